@@ -1,0 +1,17 @@
+//! berth-oci: the vocabulary every other berth crate speaks.
+//!
+//! Image references with Docker's normalisation rules, content digests, media types,
+//! manifests and indexes (OCI and Docker schema 2), the image configuration blob, and
+//! the `manifest.json` of `docker save` archives. Nothing here does I/O.
+
+pub mod archive;
+pub mod config;
+pub mod digest;
+pub mod manifest;
+pub mod media_types;
+pub mod reference;
+
+pub use config::{HistoryEntry, ImageConfig, RootFs, RunConfig};
+pub use digest::{Digest, DigestError, Sha256Writer};
+pub use manifest::{Descriptor, Index, Manifest, Platform};
+pub use reference::{Reference, ReferenceError};
