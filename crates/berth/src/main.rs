@@ -1,0 +1,26 @@
+//! The `berth` binary: one executable for every role. `main` stays synchronous; each
+//! subcommand decides whether it needs an async runtime (the shim must not have one).
+
+mod cmd;
+
+use clap::Parser;
+
+/// berth: a Docker-compatible container engine.
+#[derive(Parser, Debug)]
+#[command(name = "berth", version, about, disable_help_subcommand = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: cmd::Command,
+}
+
+fn main() {
+    let cli = Cli::parse();
+    let code = match cmd::run(cli.command) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("berth: {e:#}");
+            125
+        }
+    };
+    std::process::exit(code);
+}
