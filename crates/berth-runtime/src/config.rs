@@ -1,0 +1,172 @@
+//! The plain description of a container that the daemon hands to the runtime.
+//!
+//! `ContainerSpec` holds only what Docker's `run` flags can express; [`crate::spec::build`]
+//! turns it into an OCI runtime spec with Docker's default profile applied.
+
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+/// Everything the runtime needs to know to run one container.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
+#[serde(default)]
+pub struct ContainerSpec {
+    /// Container ID (64 hex characters in Docker; any `[A-Za-z0-9_+.-]` here).
+    pub id: String,
+    /// Where the root filesystem comes from.
+    pub rootfs: RootfsSpec,
+    /// Command and arguments (entrypoint + cmd, already combined). Must not be empty.
+    pub args: Vec<String>,
+    /// `KEY=value` pairs. `PATH` and `HOSTNAME` are added when missing, `TERM` with a tty.
+    pub env: Vec<String>,
+    /// Working directory inside the container (absolute); `/` when empty.
+    pub cwd: String,
+    /// Numeric user to run as (names are resolved by the caller).
+    pub user: UserSpec,
+    /// Allocate a pseudo-terminal (`-t`).
+    pub tty: bool,
+    /// Keep stdin open (`-i`).
+    pub open_stdin: bool,
+    /// Hostname; defaults to the first 12 characters of the ID.
+    pub hostname: String,
+    /// `/etc/hostname`, `/etc/hosts` and `/etc/resolv.conf` files to bind-mount into the container.
+    pub etc_files: Option<EtcFiles>,
+    /// Extra mounts (`-v`, `--mount`, `--tmpfs`).
+    pub mounts: Vec<MountSpec>,
+    /// cgroup limits.
+    pub resources: Resources,
+    /// Security settings.
+    pub security: Security,
+    /// Network namespace.
+    pub network: NetworkMode,
+}
+
+/// Root filesystem: an overlay of image layers plus the container's writable layer, or a
+/// ready directory.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "snake_case")]
+pub enum RootfsSpec {
+    /// Overlay: `lower` is ordered top-most layer first (overlayfs `lowerdir` order).
+    Overlay {
+        /// Read-only image layers, top-most first.
+        lower: Vec<PathBuf>,
+        /// The container's writable layer (`containers/<id>/upper`).
+        upper: PathBuf,
+        /// overlayfs work dir on the same filesystem as `upper`.
+        work: PathBuf,
+    },
+    /// A directory that already holds the root filesystem (used as is).
+    Path(PathBuf),
+}
+
+impl Default for RootfsSpec {
+    fn default() -> Self {
+        RootfsSpec::Path(PathBuf::new())
+    }
+}
+
+/// The numeric identity of the container process.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(default)]
+pub struct UserSpec {
+    /// User ID.
+    pub uid: u32,
+    /// Primary group ID.
+    pub gid: u32,
+    /// Supplementary group IDs.
+    pub additional_gids: Vec<u32>,
+}
+
+/// Host files bind-mounted over the container's `/etc` files.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
+pub struct EtcFiles {
+    /// Mounted on `/etc/hostname`.
+    pub hostname: PathBuf,
+    /// Mounted on `/etc/hosts`.
+    pub hosts: PathBuf,
+    /// Mounted on `/etc/resolv.conf`.
+    pub resolv_conf: PathBuf,
+}
+
+/// An extra mount.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "snake_case", tag = "type")]
+pub enum MountSpec {
+    /// Bind mount of a host path (volumes are bind mounts of `volumes/<name>/_data`).
+    Bind {
+        /// Host path.
+        source: PathBuf,
+        /// Path inside the container.
+        destination: String,
+        /// Mount read-only.
+        #[serde(default)]
+        read_only: bool,
+    },
+    /// A tmpfs (`--tmpfs /run:size=64m`).
+    Tmpfs {
+        /// Path inside the container.
+        destination: String,
+        /// Extra mount options such as `size=64m` or `mode=1777`.
+        #[serde(default)]
+        options: Vec<String>,
+        /// Mount read-only.
+        #[serde(default)]
+        read_only: bool,
+    },
+}
+
+/// cgroup resource limits; zero means "no limit" as in Docker.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(default)]
+pub struct Resources {
+    /// `--memory` in bytes.
+    pub memory_bytes: i64,
+    /// `--cpus` × 10⁹.
+    pub nano_cpus: i64,
+    /// `--cpu-shares`.
+    pub cpu_shares: u64,
+    /// `--pids-limit` (0 or negative: unlimited).
+    pub pids_limit: i64,
+}
+
+/// Which seccomp profile to apply.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum SeccompMode {
+    /// Docker's default profile.
+    #[default]
+    Default,
+    /// `--security-opt seccomp=unconfined`.
+    Unconfined,
+}
+
+/// Security options.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(default)]
+pub struct Security {
+    /// `--privileged`: all capabilities and devices, no seccomp, no masked paths.
+    pub privileged: bool,
+    /// `--cap-add` (with or without the `CAP_` prefix; `ALL` allowed).
+    pub cap_add: Vec<String>,
+    /// `--cap-drop` (with or without the `CAP_` prefix; `ALL` allowed).
+    pub cap_drop: Vec<String>,
+    /// `--security-opt no-new-privileges`.
+    pub no_new_privileges: bool,
+    /// Seccomp profile.
+    pub seccomp: SeccompMode,
+    /// `--read-only`.
+    pub read_only_rootfs: bool,
+}
+
+/// Network namespace of the container.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum NetworkMode {
+    /// A fresh namespace with only `lo` (up).
+    #[default]
+    New,
+    /// Join an existing namespace (e.g. `/run/berth/netns/<id>` made by berth-net).
+    Join(PathBuf),
+    /// Share the host's namespace (`--network host`).
+    Host,
+}

@@ -1,0 +1,29 @@
+//! berth-runtime: turns a container description into a running, isolated process.
+//!
+//! - [`config`]: the plain [`ContainerSpec`] the daemon fills from `docker run` flags.
+//! - [`spec`]: [`ContainerSpec`] → OCI runtime spec with Docker's default profile.
+//! - [`bundle`]: writes a bundle directory (`config.json` + the shim's own settings).
+//! - [`rootfs`]: overlay root filesystem and `/etc/{hostname,hosts,resolv.conf}` files.
+//! - [`shim`]: the per-container shim process (`berth shim`), single-threaded, driving youki's
+//!   libcontainer; it must never run inside a multi-threaded process.
+//! - [`client`]: [`ShimClient`], the daemon's async (tokio) handle on a shim.
+//! - [`protocol`], [`status`], [`jsonlog`]: the control-socket protocol, the exit record and
+//!   Docker's json-file log format shared by shim and client.
+
+pub mod bundle;
+pub mod client;
+pub mod config;
+pub mod error;
+pub mod jsonlog;
+pub mod protocol;
+pub mod rootfs;
+pub mod shim;
+pub mod spec;
+pub mod status;
+
+pub use config::ContainerSpec;
+pub use error::{RuntimeError, SpecError};
+pub use status::ExitRecord;
+
+/// The OCI types used by this crate (libcontainer's pinned `oci-spec`).
+pub use libcontainer::oci_spec;

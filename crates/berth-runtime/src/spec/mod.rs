@@ -1,0 +1,359 @@
+//! Turns a [`ContainerSpec`] into an OCI runtime [`Spec`] with Docker's default profile:
+//! capabilities, masked and read-only paths, default mounts, the device cgroup, Docker's
+//! seccomp policy, rlimits capped at the host's hard limits and an explicit `cgroupsPath`.
+//!
+//! The spec is assembled as OCI JSON and parsed into `oci_spec` types, so the result is
+//! checked by the same deserializer libcontainer uses when it reads `config.json`.
+
+pub mod defaults;
+pub mod host;
+pub mod seccomp;
+
+use std::path::Path;
+
+use libcontainer::oci_spec::runtime::Spec;
+use serde_json::{json, Value};
+
+pub use host::HostInfo;
+
+use crate::config::{ContainerSpec, MountSpec, NetworkMode, SeccompMode};
+use crate::error::SpecError;
+
+/// The cgroup path (relative to each controller's root) used for a container.
+pub fn cgroups_path(id: &str) -> String {
+    format!("/berth/{id}")
+}
+
+/// Docker's minimum for `--memory`.
+const MIN_MEMORY: i64 = 6 * 1024 * 1024;
+
+/// cgroup CPU period used for `--cpus` (Docker's 100 ms).
+const CPU_PERIOD: u64 = 100_000;
+
+/// Builds the OCI runtime spec for `c`, with its root at `rootfs` (absolute path of the
+/// mounted root filesystem, normally `<bundle>/rootfs`).
+pub fn build(c: &ContainerSpec, rootfs: &Path, host: &HostInfo) -> Result<Spec, SpecError> {
+    validate(c)?;
+    let privileged = c.security.privileged;
+    let caps = capabilities(c, host)?;
+
+    let hostname = if c.hostname.is_empty() {
+        c.id.chars().take(12).collect()
+    } else {
+        c.hostname.clone()
+    };
+    let env = environment(c, &hostname);
+    let nofile = defaults::NOFILE_TARGET.min(host.nofile_hard);
+
+    let mut process = json!({
+        "terminal": c.tty,
+        "user": {"uid": c.user.uid, "gid": c.user.gid},
+        "args": c.args,
+        "env": env,
+        "cwd": if c.cwd.is_empty() { "/" } else { c.cwd.as_str() },
+        "capabilities": {"bounding": caps, "effective": caps, "permitted": caps},
+        "rlimits": [{"type": "RLIMIT_NOFILE", "hard": nofile, "soft": nofile}],
+        "noNewPrivileges": c.security.no_new_privileges,
+    });
+    if !c.user.additional_gids.is_empty() {
+        process["user"]["additionalGids"] = json!(c.user.additional_gids);
+    }
+
+    let mut namespaces = vec![
+        json!({"type": "pid"}),
+        json!({"type": "ipc"}),
+        json!({"type": "uts"}),
+        json!({"type": "mount"}),
+        json!({"type": "cgroup"}),
+    ];
+    match &c.network {
+        NetworkMode::New => namespaces.push(json!({"type": "network"})),
+        NetworkMode::Join(path) => namespaces.push(json!({"type": "network", "path": path})),
+        NetworkMode::Host => {}
+    }
+
+    let mut linux = json!({
+        "namespaces": namespaces,
+        "cgroupsPath": cgroups_path(&c.id),
+        "resources": resources(c),
+    });
+    if !privileged {
+        linux["maskedPaths"] = json!(defaults::MASKED_PATHS);
+        linux["readonlyPaths"] = json!(defaults::READONLY_PATHS);
+        if c.security.seccomp == SeccompMode::Default {
+            linux["seccomp"] = seccomp::docker_default(&caps);
+        }
+    }
+
+    let doc = json!({
+        "ociVersion": "1.0.2",
+        "process": process,
+        "root": {"path": rootfs, "readonly": c.security.read_only_rootfs},
+        "hostname": hostname,
+        "mounts": mounts(c),
+        "linux": linux,
+    });
+    serde_json::from_value(doc).map_err(|e| SpecError::Invalid {
+        field: "spec".into(),
+        reason: e.to_string(),
+    })
+}
+
+fn validate(c: &ContainerSpec) -> Result<(), SpecError> {
+    let bad = |field: &str, reason: String| SpecError::Invalid {
+        field: field.into(),
+        reason,
+    };
+    if c.id.is_empty()
+        || c.id == "."
+        || c.id == ".."
+        || !c
+            .id
+            .chars()
+            .all(|ch| ch.is_ascii_alphanumeric() || "_+.-".contains(ch))
+    {
+        return Err(bad("id", format!("invalid container id {:?}", c.id)));
+    }
+    if c.args.is_empty() || c.args[0].is_empty() {
+        return Err(bad("args", "no command specified".into()));
+    }
+    if !c.cwd.is_empty() && !c.cwd.starts_with('/') {
+        return Err(bad(
+            "cwd",
+            format!(
+                "the working directory '{}' is invalid, it needs to be an absolute path",
+                c.cwd
+            ),
+        ));
+    }
+    for (i, e) in c.env.iter().enumerate() {
+        if e.starts_with('=') || e.is_empty() {
+            return Err(bad(
+                &format!("env[{i}]"),
+                format!("invalid environment variable {e:?}"),
+            ));
+        }
+    }
+    let r = &c.resources;
+    if r.memory_bytes != 0 && r.memory_bytes < MIN_MEMORY {
+        return Err(bad(
+            "resources.memory_bytes",
+            "Minimum memory limit allowed is 6MB".into(),
+        ));
+    }
+    if r.nano_cpus < 0 {
+        return Err(bad(
+            "resources.nano_cpus",
+            format!("invalid value {} for cpus: must be positive", r.nano_cpus),
+        ));
+    }
+    for (i, m) in c.mounts.iter().enumerate() {
+        let dest = match m {
+            MountSpec::Bind { destination, .. } | MountSpec::Tmpfs { destination, .. } => {
+                destination
+            }
+        };
+        if !dest.starts_with('/') {
+            return Err(bad(
+                &format!("mounts[{i}].destination"),
+                format!("mount destination {dest:?} is not an absolute path"),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Normalises a capability name: upper case with a `CAP_` prefix (`ALL` stays `ALL`).
+fn normalise_cap(name: &str) -> String {
+    let up = name.trim().to_ascii_uppercase();
+    if up == "ALL" || up.starts_with("CAP_") {
+        up
+    } else {
+        format!("CAP_{up}")
+    }
+}
+
+/// Docker's capability arithmetic (moby `oci/caps.TweakCapabilities`), limited to what the
+/// host's bounding set can grant.
+fn capabilities(c: &ContainerSpec, host: &HostInfo) -> Result<Vec<String>, SpecError> {
+    let add: Vec<String> = c
+        .security
+        .cap_add
+        .iter()
+        .map(|s| normalise_cap(s))
+        .collect();
+    let drop: Vec<String> = c
+        .security
+        .cap_drop
+        .iter()
+        .map(|s| normalise_cap(s))
+        .collect();
+    for (field, list) in [("security.cap_add", &add), ("security.cap_drop", &drop)] {
+        for cap in list {
+            if cap != "ALL" && !defaults::ALL_CAPS.contains(&cap.as_str()) {
+                return Err(SpecError::Invalid {
+                    field: field.into(),
+                    reason: format!("unknown capability: {cap:?}"),
+                });
+            }
+        }
+    }
+    let all = || {
+        defaults::ALL_CAPS
+            .iter()
+            .map(|s| s.to_string())
+            .collect::<Vec<_>>()
+    };
+    let mut caps: Vec<String> = if c.security.privileged {
+        all()
+    } else if add.iter().any(|a| a == "ALL") {
+        all().into_iter().filter(|c| !drop.contains(c)).collect()
+    } else if drop.iter().any(|d| d == "ALL") {
+        add.clone()
+    } else {
+        let mut v: Vec<String> = defaults::DEFAULT_CAPS
+            .iter()
+            .map(|s| s.to_string())
+            .filter(|c| !drop.contains(c))
+            .collect();
+        for a in &add {
+            if !v.contains(a) {
+                v.push(a.clone());
+            }
+        }
+        v
+    };
+    caps.retain(|cap| host.can_grant(cap));
+    Ok(caps)
+}
+
+fn environment(c: &ContainerSpec, hostname: &str) -> Vec<String> {
+    let mut env = c.env.clone();
+    let has = |env: &[String], key: &str| {
+        env.iter()
+            .any(|e| e.split_once('=').map(|(k, _)| k) == Some(key) || e == key)
+    };
+    if !has(&env, "PATH") {
+        env.insert(0, defaults::DEFAULT_PATH.to_string());
+    }
+    if !has(&env, "HOSTNAME") {
+        env.insert(1.min(env.len()), format!("HOSTNAME={hostname}"));
+    }
+    if c.tty && !has(&env, "TERM") {
+        env.push("TERM=xterm".to_string());
+    }
+    env
+}
+
+fn mounts(c: &ContainerSpec) -> Vec<Value> {
+    let privileged = c.security.privileged;
+    let user_dests: Vec<&str> = c
+        .mounts
+        .iter()
+        .map(|m| match m {
+            MountSpec::Bind { destination, .. } | MountSpec::Tmpfs { destination, .. } => {
+                destination.trim_end_matches('/')
+            }
+        })
+        .collect();
+    let mut out = Vec::new();
+    for (dest, typ, source, opts) in defaults::DEFAULT_MOUNTS {
+        if user_dests.contains(dest) {
+            continue;
+        }
+        let opts: Vec<&str> = opts
+            .iter()
+            .copied()
+            .filter(|o| {
+                !(privileged && *o == "ro" && (*dest == "/sys" || *dest == "/sys/fs/cgroup"))
+            })
+            .collect();
+        out.push(json!({"destination": dest, "type": typ, "source": source, "options": opts}));
+    }
+    if let Some(etc) = &c.etc_files {
+        for (dest, src) in [
+            ("/etc/resolv.conf", &etc.resolv_conf),
+            ("/etc/hostname", &etc.hostname),
+            ("/etc/hosts", &etc.hosts),
+        ] {
+            if user_dests.contains(&dest) {
+                continue;
+            }
+            out.push(json!({"destination": dest, "type": "bind", "source": src, "options": ["rbind", "rprivate"]}));
+        }
+    }
+    for m in &c.mounts {
+        match m {
+            MountSpec::Bind {
+                source,
+                destination,
+                read_only,
+            } => {
+                let mut opts = vec!["rbind", "rprivate"];
+                if *read_only {
+                    opts.push("ro");
+                }
+                out.push(json!({"destination": destination, "type": "bind", "source": source, "options": opts}));
+            }
+            MountSpec::Tmpfs {
+                destination,
+                options,
+                read_only,
+            } => {
+                let mut opts: Vec<String> = ["nosuid", "noexec", "nodev"]
+                    .iter()
+                    .map(|s| s.to_string())
+                    .collect();
+                opts.extend(options.iter().cloned());
+                if *read_only {
+                    opts.push("ro".into());
+                }
+                out.push(json!({"destination": destination, "type": "tmpfs", "source": "tmpfs", "options": opts}));
+            }
+        }
+    }
+    out
+}
+
+fn resources(c: &ContainerSpec) -> Value {
+    let r = &c.resources;
+    let devices: Vec<Value> = if c.security.privileged {
+        vec![json!({"allow": true, "access": "rwm"})]
+    } else {
+        let mut v = vec![json!({"allow": false, "access": "rwm"})];
+        for (typ, major, minor, access) in defaults::DEFAULT_DEVICE_RULES {
+            let mut d = json!({"allow": true, "type": typ, "access": access});
+            if let Some(m) = major {
+                d["major"] = json!(m);
+            }
+            if let Some(m) = minor {
+                d["minor"] = json!(m);
+            }
+            v.push(d);
+        }
+        v
+    };
+    let mut res = json!({"devices": devices});
+    if r.memory_bytes > 0 {
+        res["memory"] = json!({"limit": r.memory_bytes});
+    }
+    let mut cpu = serde_json::Map::new();
+    if r.nano_cpus > 0 {
+        let quota = (r.nano_cpus as u128 * CPU_PERIOD as u128 / 1_000_000_000) as i64;
+        cpu.insert("quota".into(), json!(quota.max(1000)));
+        cpu.insert("period".into(), json!(CPU_PERIOD));
+    }
+    if r.cpu_shares > 0 {
+        cpu.insert("shares".into(), json!(r.cpu_shares));
+    }
+    if !cpu.is_empty() {
+        res["cpu"] = Value::Object(cpu);
+    }
+    if r.pids_limit > 0 {
+        res["pids"] = json!({"limit": r.pids_limit});
+    }
+    res
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,336 @@
+//! Unit tests of the spec builder (no root needed).
+
+use std::path::Path;
+
+use libcontainer::oci_spec::runtime::{LinuxNamespaceType, Spec};
+
+use super::*;
+use crate::config::*;
+
+fn host() -> HostInfo {
+    HostInfo {
+        cap_bounding: 0x0000_01ff_feff_ffff,
+        nofile_hard: 20000,
+    }
+}
+
+fn base() -> ContainerSpec {
+    ContainerSpec {
+        id: "0123456789abcdef".into(),
+        args: vec!["sh".into(), "-c".into(), "true".into()],
+        ..Default::default()
+    }
+}
+
+fn build_ok(c: &ContainerSpec) -> Spec {
+    build(c, Path::new("/tmp/rootfs"), &host()).expect("spec builds")
+}
+
+fn caps_of(s: &Spec) -> Vec<String> {
+    let caps = s
+        .process()
+        .as_ref()
+        .and_then(|p| p.capabilities().clone())
+        .expect("caps");
+    let mut v: Vec<String> = caps
+        .effective()
+        .iter()
+        .flatten()
+        .map(|c| {
+            serde_json::to_value(c)
+                .ok()
+                .and_then(|v| v.as_str().map(String::from))
+                .unwrap_or_default()
+        })
+        .collect();
+    v.sort();
+    v
+}
+
+#[test]
+fn default_profile_matches_docker() {
+    let s = build_ok(&base());
+    let mut want: Vec<String> = defaults::DEFAULT_CAPS
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    want.sort();
+    assert_eq!(caps_of(&s), want);
+    let linux = s.linux().as_ref().expect("linux");
+    assert_eq!(
+        linux.cgroups_path().as_deref(),
+        Some(Path::new("/berth/0123456789abcdef"))
+    );
+    let masked = linux.masked_paths().clone().unwrap_or_default();
+    for p in [
+        "/proc/kcore",
+        "/proc/keys",
+        "/proc/timer_list",
+        "/proc/sched_debug",
+        "/sys/firmware",
+        "/proc/scsi",
+    ] {
+        assert!(masked.iter().any(|m| m == p), "{p} masked");
+    }
+    let ro = linux.readonly_paths().clone().unwrap_or_default();
+    for p in [
+        "/proc/sys",
+        "/proc/sysrq-trigger",
+        "/proc/irq",
+        "/proc/bus",
+        "/proc/fs",
+    ] {
+        assert!(ro.iter().any(|m| m == p), "{p} read-only");
+    }
+    assert!(linux.seccomp().is_some());
+    let ns: Vec<LinuxNamespaceType> = linux
+        .namespaces()
+        .iter()
+        .flatten()
+        .map(|n| n.typ())
+        .collect();
+    for t in [
+        LinuxNamespaceType::Pid,
+        LinuxNamespaceType::Network,
+        LinuxNamespaceType::Mount,
+        LinuxNamespaceType::Uts,
+        LinuxNamespaceType::Ipc,
+    ] {
+        assert!(ns.contains(&t), "{t:?}");
+    }
+    assert_eq!(s.hostname().as_deref(), Some("0123456789ab"));
+    let dests: Vec<String> = s
+        .mounts()
+        .iter()
+        .flatten()
+        .map(|m| m.destination().display().to_string())
+        .collect();
+    for d in [
+        "/proc",
+        "/dev",
+        "/dev/pts",
+        "/dev/shm",
+        "/dev/mqueue",
+        "/sys",
+        "/sys/fs/cgroup",
+    ] {
+        assert!(dests.iter().any(|x| x == d), "mount {d}");
+    }
+    let sys = s
+        .mounts()
+        .iter()
+        .flatten()
+        .find(|m| m.destination() == Path::new("/sys"))
+        .expect("/sys");
+    assert!(sys.options().iter().flatten().any(|o| o == "ro"));
+    let env = s
+        .process()
+        .as_ref()
+        .and_then(|p| p.env().clone())
+        .unwrap_or_default();
+    assert!(env.iter().any(|e| e.starts_with("PATH=/usr/local/sbin")));
+    assert!(env.iter().any(|e| e == "HOSTNAME=0123456789ab"));
+}
+
+#[test]
+fn rlimits_are_capped_at_host_hard_limit() {
+    let s = build_ok(&base());
+    let rl = s
+        .process()
+        .as_ref()
+        .and_then(|p| p.rlimits().clone())
+        .unwrap_or_default();
+    assert_eq!(rl.len(), 1);
+    assert_eq!(rl[0].hard(), 20000);
+    assert_eq!(rl[0].soft(), 20000);
+}
+
+#[test]
+fn cap_add_drop_and_host_bounding() {
+    let mut c = base();
+    c.security.cap_add = vec!["sys_admin".into(), "CAP_SYS_RESOURCE".into()];
+    c.security.cap_drop = vec!["NET_RAW".into()];
+    let caps = caps_of(&build_ok(&c));
+    assert!(caps.contains(&"CAP_SYS_ADMIN".to_string()));
+    assert!(!caps.contains(&"CAP_NET_RAW".to_string()));
+    assert!(
+        !caps.contains(&"CAP_SYS_RESOURCE".to_string()),
+        "host cannot grant it"
+    );
+
+    let mut c = base();
+    c.security.cap_drop = vec!["ALL".into()];
+    c.security.cap_add = vec!["CHOWN".into()];
+    assert_eq!(caps_of(&build_ok(&c)), vec!["CAP_CHOWN".to_string()]);
+
+    let mut c = base();
+    c.security.cap_add = vec!["CAP_BOGUS".into()];
+    let err = build(&c, Path::new("/r"), &host()).expect_err("unknown cap");
+    assert!(err.to_string().contains("security.cap_add"), "{err}");
+}
+
+#[test]
+fn privileged_drops_masks_and_seccomp() {
+    let mut c = base();
+    c.security.privileged = true;
+    let s = build_ok(&c);
+    let linux = s.linux().as_ref().expect("linux");
+    assert!(linux.seccomp().is_none());
+    assert!(linux.masked_paths().as_ref().is_none_or(|m| m.is_empty()));
+    assert!(caps_of(&s).contains(&"CAP_SYS_ADMIN".to_string()));
+    let sys = s
+        .mounts()
+        .iter()
+        .flatten()
+        .find(|m| m.destination() == Path::new("/sys"))
+        .expect("/sys");
+    assert!(!sys.options().iter().flatten().any(|o| o == "ro"));
+}
+
+#[test]
+fn unconfined_seccomp_and_read_only_rootfs() {
+    let mut c = base();
+    c.security.seccomp = SeccompMode::Unconfined;
+    c.security.read_only_rootfs = true;
+    c.security.no_new_privileges = true;
+    let s = build_ok(&c);
+    assert!(s
+        .linux()
+        .as_ref()
+        .and_then(|l| l.seccomp().clone())
+        .is_none());
+    assert_eq!(s.root().as_ref().and_then(|r| r.readonly()), Some(true));
+    assert_eq!(
+        s.process().as_ref().and_then(|p| p.no_new_privileges()),
+        Some(true)
+    );
+}
+
+#[test]
+fn resources_map_to_cgroup_settings() {
+    let mut c = base();
+    c.resources = Resources {
+        memory_bytes: 64 << 20,
+        nano_cpus: 1_500_000_000,
+        cpu_shares: 512,
+        pids_limit: 100,
+    };
+    let s = build_ok(&c);
+    let r = s
+        .linux()
+        .as_ref()
+        .and_then(|l| l.resources().clone())
+        .expect("resources");
+    assert_eq!(r.memory().as_ref().and_then(|m| m.limit()), Some(64 << 20));
+    let cpu = r.cpu().clone().expect("cpu");
+    assert_eq!(cpu.quota(), Some(150_000));
+    assert_eq!(cpu.period(), Some(100_000));
+    assert_eq!(cpu.shares(), Some(512));
+    assert_eq!(r.pids().as_ref().map(|p| p.limit()), Some(100));
+}
+
+#[test]
+fn bad_values_name_the_field() {
+    let mut c = base();
+    c.resources.memory_bytes = 1024;
+    assert!(build(&c, Path::new("/r"), &host())
+        .expect_err("too small")
+        .to_string()
+        .contains("6MB"));
+    let mut c = base();
+    c.resources.nano_cpus = -1;
+    assert!(build(&c, Path::new("/r"), &host())
+        .expect_err("neg")
+        .to_string()
+        .contains("nano_cpus"));
+    let mut c = base();
+    c.args.clear();
+    assert!(build(&c, Path::new("/r"), &host())
+        .expect_err("no args")
+        .to_string()
+        .contains("args"));
+    let mut c = base();
+    c.cwd = "relative".into();
+    assert!(build(&c, Path::new("/r"), &host())
+        .expect_err("cwd")
+        .to_string()
+        .contains("cwd"));
+    let mut c = base();
+    c.mounts = vec![MountSpec::Tmpfs {
+        destination: "run".into(),
+        options: vec![],
+        read_only: false,
+    }];
+    assert!(build(&c, Path::new("/r"), &host())
+        .expect_err("dest")
+        .to_string()
+        .contains("mounts[0]"));
+    let mut c = base();
+    c.id = "a/b".into();
+    assert!(build(&c, Path::new("/r"), &host()).is_err());
+}
+
+#[test]
+fn mounts_network_and_tty() {
+    let mut c = base();
+    c.tty = true;
+    c.network = NetworkMode::Join("/run/netns/x".into());
+    c.etc_files = Some(EtcFiles {
+        hostname: "/c/hostname".into(),
+        hosts: "/c/hosts".into(),
+        resolv_conf: "/c/resolv.conf".into(),
+    });
+    c.mounts = vec![
+        MountSpec::Tmpfs {
+            destination: "/dev/shm".into(),
+            options: vec!["size=1m".into()],
+            read_only: false,
+        },
+        MountSpec::Bind {
+            source: "/data".into(),
+            destination: "/data".into(),
+            read_only: true,
+        },
+    ];
+    let s = build_ok(&c);
+    let mounts: Vec<_> = s.mounts().iter().flatten().collect();
+    let shm: Vec<_> = mounts
+        .iter()
+        .filter(|m| m.destination() == Path::new("/dev/shm"))
+        .collect();
+    assert_eq!(shm.len(), 1, "user tmpfs replaces the default /dev/shm");
+    assert!(shm[0].options().iter().flatten().any(|o| o == "size=1m"));
+    let data = mounts
+        .iter()
+        .find(|m| m.destination() == Path::new("/data"))
+        .expect("/data");
+    assert!(data.options().iter().flatten().any(|o| o == "ro"));
+    assert!(mounts
+        .iter()
+        .any(|m| m.destination() == Path::new("/etc/hosts")
+            && m.source().as_deref() == Some(Path::new("/c/hosts"))));
+    let net = s
+        .linux()
+        .as_ref()
+        .and_then(|l| l.namespaces().clone())
+        .unwrap_or_default();
+    let net = net
+        .iter()
+        .find(|n| n.typ() == LinuxNamespaceType::Network)
+        .expect("netns");
+    assert_eq!(net.path().as_deref(), Some(Path::new("/run/netns/x")));
+    let p = s.process().clone().expect("process");
+    assert_eq!(p.terminal(), Some(true));
+    assert!(p.env().iter().flatten().any(|e| e == "TERM=xterm"));
+
+    let mut c = base();
+    c.network = NetworkMode::Host;
+    let s = build_ok(&c);
+    assert!(!s
+        .linux()
+        .as_ref()
+        .and_then(|l| l.namespaces().clone())
+        .unwrap_or_default()
+        .iter()
+        .any(|n| n.typ() == LinuxNamespaceType::Network));
+}
