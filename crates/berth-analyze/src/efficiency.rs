@@ -1,0 +1,329 @@
+//! Efficiency and wasted bytes, two ways.
+//!
+//! **dive-compatible** (wagoodman/dive `filetree/efficiency.go` + `image/analysis.go`):
+//! per layer, visit the *leaf* nodes of the layer's own tree; a whiteout's key is the
+//! deleted path and its size is the size of the whole subtree it deleted if that was a
+//! directory (looked up in the stack of the layers below, dive's `StackTreeRange`,
+//! including dive's quirk that an implied parent directory in a later layer resets the
+//! stacked node to an empty non-directory), else 0. Per path: cumulative size, minimum
+//! size, count. Score = Σ min / Σ cumulative; wasted bytes = Σ cumulative over paths seen
+//! at least twice (counts the kept copy too: dive#684); user wasted percent = wasted /
+//! Σ sizes of layers 1.. . One deliberate difference: a whiteout of a path that never
+//! existed counts 0 bytes and the layer goes on, where dive silently skips the rest of
+//! the layer (dive PR #715).
+//!
+//! **corrected**: wasted bytes are exactly the bytes stored in the image that are not
+//! visible in the final filesystem (overwritten or deleted lower copies, contents hidden
+//! by opaque directories), from `stack`; efficiency = 1 − wasted / total.
+
+use crate::image::Image;
+use crate::layer::{split_parent, EntryKind};
+use crate::stack::{subtree_keys, DiffType, LayerDiff, Stack};
+use serde::Serialize;
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+/// dive's per-path record.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PathEfficiency {
+    /// `/`-rooted path, as dive prints it.
+    pub path: String,
+    pub count: usize,
+    pub cumulative_size: u64,
+    pub min_size: u64,
+}
+
+/// Corrected per-path waste.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PathWaste {
+    pub path: String,
+    /// Copies of this path that are stored but invisible.
+    pub hidden_copies: usize,
+    pub wasted_bytes: u64,
+}
+
+/// Per-layer change summary.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct LayerSummary {
+    pub added: usize,
+    pub modified: usize,
+    pub removed: usize,
+    /// Bytes this layer stores that a later layer hides.
+    pub wasted_bytes: u64,
+}
+
+/// The full analysis of an image.
+#[derive(Debug, Clone, Serialize)]
+pub struct Analysis {
+    pub size_bytes: u64,
+    /// Σ sizes of every layer but the first (dive's `UserSizeByes`).
+    pub user_size_bytes: u64,
+    /// dive's efficiency score.
+    pub efficiency: f64,
+    /// dive's wasted bytes (every copy of a path seen twice, including the kept one).
+    pub wasted_bytes: u64,
+    /// dive's wasted / user size (may be NaN or infinite for a one-layer image, as in dive).
+    pub user_wasted_percent: f64,
+    /// dive's inefficient paths, largest cumulative size first.
+    pub inefficiencies: Vec<PathEfficiency>,
+    /// Corrected efficiency: visible bytes / stored bytes.
+    pub corrected_efficiency: f64,
+    /// Corrected wasted bytes: stored but invisible.
+    pub corrected_wasted_bytes: u64,
+    /// Corrected wasted / user size.
+    pub corrected_user_wasted_percent: f64,
+    /// Corrected wasteful paths, most wasted first.
+    pub wasted_paths: Vec<PathWaste>,
+    pub layers: Vec<LayerSummary>,
+    /// Whiteouts of paths that never existed, as (layer, path).
+    pub dangling_whiteouts: Vec<(usize, String)>,
+}
+
+#[derive(Clone, Copy)]
+struct DiveNode {
+    size: u64,
+    is_dir: bool,
+}
+
+#[derive(Default)]
+struct Acc {
+    count: usize,
+    cumulative: u64,
+    min: Option<u64>,
+}
+
+/// The state dive's stacked tree would have: explicit payloads, implied parents empty.
+#[derive(Default)]
+struct DiveStack {
+    nodes: BTreeMap<String, DiveNode>,
+}
+
+impl DiveStack {
+    fn deleted_size(&self, path: &str) -> u64 {
+        match self.nodes.get(path) {
+            Some(n) if n.is_dir => {
+                n.size
+                    + subtree_keys(&self.nodes, path)
+                        .iter()
+                        .filter_map(|k| self.nodes.get(k))
+                        .map(|n| n.size)
+                        .sum::<u64>()
+            }
+            _ => 0,
+        }
+    }
+
+    fn remove(&mut self, path: &str) {
+        for k in subtree_keys(&self.nodes, path) {
+            self.nodes.remove(&k);
+        }
+        self.nodes.remove(path);
+    }
+
+    fn set(&mut self, path: &str, node: DiveNode) {
+        self.nodes.insert(path.to_string(), node);
+    }
+
+    /// dive's `AddPath`: creates missing ancestors with an empty payload.
+    fn add_path(&mut self, path: &str, node: DiveNode) {
+        for anc in ancestors(path) {
+            self.nodes.entry(anc.to_string()).or_insert(DiveNode {
+                size: 0,
+                is_dir: false,
+            });
+        }
+        self.set(path, node);
+    }
+}
+
+/// Proper ancestors of `a/b/c`: `a`, `a/b`.
+fn ancestors(path: &str) -> impl Iterator<Item = &str> {
+    path.match_indices('/').map(move |(i, _)| &path[..i])
+}
+
+/// Runs both analyses over an image.
+pub fn analyze(image: &Image) -> Analysis {
+    let mut dive = DiveStack::default();
+    let mut acc: HashMap<String, Acc> = HashMap::new();
+    let mut stack = Stack::new();
+    let mut layers = Vec::with_capacity(image.layers.len());
+    let mut waste: HashMap<String, (usize, u64)> = HashMap::new();
+    let mut dangling = Vec::new();
+
+    for layer in &image.layers {
+        // ---- dive-compatible ----
+        // Node keys of this layer's tree: explicit entries (whiteouts under their
+        // `.wh.` name) plus every implied ancestor, plus the parent of opaque markers.
+        let mut explicit: HashMap<&str, usize> = HashMap::new();
+        let mut parents: HashSet<&str> = HashSet::new();
+        let mut opaque_dirs: Vec<&str> = Vec::new();
+        for (i, e) in layer.entries.iter().enumerate() {
+            match e.kind {
+                EntryKind::Opaque => {
+                    if !e.path.is_empty() {
+                        opaque_dirs.push(&e.path);
+                        parents.extend(ancestors(&e.path));
+                    }
+                }
+                EntryKind::Whiteout => {
+                    // The node `parent/.wh.name` has the whiteout's parent dirs as ancestors.
+                    let (parent, _) = split_parent(&e.path);
+                    if !parent.is_empty() {
+                        parents.insert(parent);
+                        parents.extend(ancestors(parent));
+                    }
+                }
+                _ => {
+                    // Last occurrence of a path wins (dive replaces the payload).
+                    explicit.insert(&e.path, i);
+                    parents.extend(ancestors(&e.path));
+                }
+            }
+        }
+        let mut visit = |key: &str, size: u64| {
+            let a = acc.entry(format!("/{key}")).or_default();
+            a.count += 1;
+            a.cumulative += size;
+            a.min = Some(a.min.map_or(size, |m| m.min(size)));
+        };
+        for (i, e) in layer.entries.iter().enumerate() {
+            match e.kind {
+                EntryKind::Whiteout => visit(&e.path, dive.deleted_size(&e.path)),
+                EntryKind::Opaque => {}
+                _ => {
+                    if explicit.get(e.path.as_str()) == Some(&i)
+                        && !parents.contains(e.path.as_str())
+                    {
+                        visit(&e.path, e.size);
+                    }
+                }
+            }
+        }
+        for d in &opaque_dirs {
+            if !explicit.contains_key(d) && !parents.contains(d) {
+                visit(d, 0);
+            }
+        }
+        // Stack this layer onto dive's state: removals, explicit payloads, and every
+        // implied node of the layer tree re-added with an empty payload.
+        for e in &layer.entries {
+            if e.kind == EntryKind::Whiteout {
+                dive.remove(&e.path);
+            }
+        }
+        for p in parents.iter().chain(opaque_dirs.iter()) {
+            if !explicit.contains_key(p) {
+                dive.add_path(
+                    p,
+                    DiveNode {
+                        size: 0,
+                        is_dir: false,
+                    },
+                );
+            }
+        }
+        for (p, i) in &explicit {
+            let e = &layer.entries[*i];
+            dive.add_path(
+                p,
+                DiveNode {
+                    size: e.size,
+                    is_dir: e.kind == EntryKind::Dir,
+                },
+            );
+        }
+
+        // ---- corrected ----
+        let diff: LayerDiff = stack.apply(layer.index, &layer.entries);
+        let mut summary = LayerSummary::default();
+        for c in &diff.changes {
+            match c.diff {
+                DiffType::Added => summary.added += 1,
+                DiffType::Modified => summary.modified += 1,
+                DiffType::Removed => summary.removed += 1,
+                DiffType::Unmodified => {}
+            }
+        }
+        for s in &diff.shadowed {
+            let w = waste.entry(format!("/{}", s.path)).or_default();
+            w.0 += 1;
+            w.1 += s.bytes;
+            if let Some(l) = layers.get_mut(s.from_layer) {
+                let l: &mut LayerSummary = l;
+                l.wasted_bytes += s.bytes;
+            } else if s.from_layer == layer.index {
+                summary.wasted_bytes += s.bytes;
+            }
+        }
+        dangling.extend(
+            diff.dangling_whiteouts
+                .into_iter()
+                .map(|p| (layer.index, p)),
+        );
+        layers.push(summary);
+    }
+
+    let size_bytes = image.size();
+    let user_size_bytes: u64 = image.layers.iter().skip(1).map(|l| l.size).sum();
+
+    let (mut min_sum, mut cum_sum) = (0u64, 0u64);
+    let mut inefficiencies = Vec::new();
+    for (path, a) in acc {
+        min_sum += a.min.unwrap_or(0);
+        cum_sum += a.cumulative;
+        if a.count >= 2 {
+            inefficiencies.push(PathEfficiency {
+                path,
+                count: a.count,
+                cumulative_size: a.cumulative,
+                min_size: a.min.unwrap_or(0),
+            });
+        }
+    }
+    inefficiencies.sort_by(|a, b| {
+        b.cumulative_size
+            .cmp(&a.cumulative_size)
+            .then_with(|| a.path.cmp(&b.path))
+    });
+    let efficiency = if cum_sum == 0 {
+        1.0
+    } else {
+        min_sum as f64 / cum_sum as f64
+    };
+    let wasted_bytes: u64 = inefficiencies.iter().map(|p| p.cumulative_size).sum();
+
+    let corrected_wasted_bytes: u64 = waste.values().map(|w| w.1).sum();
+    let mut wasted_paths: Vec<PathWaste> = waste
+        .into_iter()
+        .filter(|(_, w)| w.1 > 0)
+        .map(|(path, (n, b))| PathWaste {
+            path,
+            hidden_copies: n,
+            wasted_bytes: b,
+        })
+        .collect();
+    wasted_paths.sort_by(|a, b| {
+        b.wasted_bytes
+            .cmp(&a.wasted_bytes)
+            .then_with(|| a.path.cmp(&b.path))
+    });
+    let corrected_efficiency = if size_bytes == 0 {
+        1.0
+    } else {
+        1.0 - corrected_wasted_bytes as f64 / size_bytes as f64
+    };
+
+    Analysis {
+        size_bytes,
+        user_size_bytes,
+        efficiency,
+        wasted_bytes,
+        user_wasted_percent: wasted_bytes as f64 / user_size_bytes as f64,
+        inefficiencies,
+        corrected_efficiency,
+        corrected_wasted_bytes,
+        corrected_user_wasted_percent: corrected_wasted_bytes as f64 / user_size_bytes as f64,
+        wasted_paths,
+        layers,
+        dangling_whiteouts: dangling,
+    }
+}
