@@ -34,6 +34,7 @@ pub mod ignore;
 pub mod instructions;
 pub mod layer;
 pub mod parser;
+pub mod paths;
 pub mod shell_lex;
 pub mod stages;
 pub mod userdb;

@@ -514,6 +514,7 @@ impl ShellWord<'_> {
                     Ok(value)
                 }
             }
+            None => Err("syntax error: missing '}'".into()),
             _ => Err(format!("unsupported modifier ({chs}) in substitution")),
         }
     }
