@@ -327,3 +327,149 @@ pub fn analyze(image: &Image) -> Analysis {
         dangling_whiteouts: dangling,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testutil::{image, T};
+
+    fn close(a: f64, b: f64) -> bool {
+        (a - b).abs() < 1e-12
+    }
+
+    /// Invariant: stored − corrected waste = what the final filesystem shows.
+    fn check_invariant(img: &Image, a: &Analysis) {
+        let mut s = Stack::new();
+        for l in &img.layers {
+            s.apply(l.index, &l.entries);
+        }
+        assert_eq!(a.size_bytes - a.corrected_wasted_bytes, s.visible_bytes());
+    }
+
+    #[test]
+    fn duplicate_across_layers() {
+        let img = image(&[&[T::File("a", 100), T::File("b", 10)], &[T::File("a", 40)]]);
+        let a = analyze(&img);
+        assert_eq!(a.size_bytes, 150);
+        assert_eq!(a.user_size_bytes, 40);
+        // dive: /a seen twice: cumulative 140 (both copies), min 40.
+        assert!(close(a.efficiency, 50.0 / 150.0));
+        assert_eq!(a.wasted_bytes, 140);
+        assert!(close(a.user_wasted_percent, 140.0 / 40.0));
+        assert_eq!(a.inefficiencies[0].path, "/a");
+        assert_eq!(a.inefficiencies[0].count, 2);
+        // corrected: only the hidden 100-byte copy is waste.
+        assert_eq!(a.corrected_wasted_bytes, 100);
+        assert!(close(a.corrected_efficiency, 1.0 - 100.0 / 150.0));
+        assert!(close(a.corrected_user_wasted_percent, 100.0 / 40.0));
+        assert_eq!(a.wasted_paths[0].path, "/a");
+        assert_eq!(a.layers[0].wasted_bytes, 100);
+        assert_eq!((a.layers[1].added, a.layers[1].modified), (0, 1));
+        check_invariant(&img, &a);
+    }
+
+    #[test]
+    fn removal_in_later_layer() {
+        let img = image(&[
+            &[T::Dir("d"), T::File("d/x", 30), T::File("f", 50)],
+            &[T::Whiteout("f")],
+            &[T::Whiteout("d")],
+        ]);
+        let a = analyze(&img);
+        // dive: /f = 50 + 0 (file whiteout), counted twice → waste 50; /d's whiteout
+        // sizes the deleted dir (30) but is seen once, so not waste.
+        assert_eq!(a.wasted_bytes, 50);
+        assert!(close(a.efficiency, 60.0 / 110.0));
+        // corrected: everything is gone.
+        assert_eq!(a.corrected_wasted_bytes, 80);
+        assert!(close(a.corrected_efficiency, 0.0));
+        assert_eq!(a.layers[1].removed, 1);
+        assert_eq!(a.layers[2].removed, 2);
+        check_invariant(&img, &a);
+    }
+
+    #[test]
+    fn opaque_directory() {
+        let img = image(&[
+            &[T::Dir("d"), T::File("d/x", 20), T::File("d/y", 5)],
+            &[T::Dir("d"), T::Opaque("d"), T::File("d/z", 7)],
+        ]);
+        let a = analyze(&img);
+        // dive ignores opaque markers entirely: nothing is counted twice.
+        assert_eq!(a.wasted_bytes, 0);
+        assert!(close(a.efficiency, 1.0));
+        // corrected: d/x and d/y are hidden.
+        assert_eq!(a.corrected_wasted_bytes, 25);
+        assert!(close(a.corrected_efficiency, 1.0 - 25.0 / 32.0));
+        assert_eq!(a.layers[1].removed, 2);
+        assert_eq!(a.layers[1].added, 1);
+        check_invariant(&img, &a);
+    }
+
+    #[test]
+    fn hardlink_keeps_overwritten_data_visible() {
+        let img = image(&[
+            &[T::File("a", 100), T::Link("h", "a")],
+            &[T::File("a", 100)],
+        ]);
+        let a = analyze(&img);
+        // dive: /a twice (200), /h is 0 bytes.
+        assert_eq!(a.wasted_bytes, 200);
+        assert!(close(a.efficiency, 0.5));
+        // corrected: the old data is still reachable through h → nothing wasted.
+        assert_eq!(a.corrected_wasted_bytes, 0);
+        check_invariant(&img, &a);
+        // Removing the link later wastes it.
+        let img = image(&[
+            &[T::File("a", 100), T::Link("h", "a")],
+            &[T::File("a", 100)],
+            &[T::Whiteout("h")],
+        ]);
+        let a = analyze(&img);
+        assert_eq!(a.corrected_wasted_bytes, 100);
+        assert_eq!(a.wasted_paths[0].path, "/h");
+        check_invariant(&img, &a);
+    }
+
+    #[test]
+    fn deleting_a_path_that_never_existed_does_not_abort_the_layer() {
+        let img = image(&[
+            &[T::File("a", 10)],
+            &[T::Whiteout("nope"), T::File("b", 5), T::File("a", 10)],
+        ]);
+        let a = analyze(&img);
+        // The rest of layer 1 is still counted: /a twice, /b, /nope (0 bytes).
+        assert_eq!(a.wasted_bytes, 20);
+        assert!(close(a.efficiency, 15.0 / 25.0));
+        assert_eq!(a.corrected_wasted_bytes, 10);
+        assert_eq!(a.dangling_whiteouts, vec![(1, "nope".to_string())]);
+        assert_eq!(a.layers[1].added, 1);
+        check_invariant(&img, &a);
+    }
+
+    #[test]
+    fn dive_resets_implied_parent_directories() {
+        // Layer 1 touches d/y without listing d itself: dive's stacked node for d becomes
+        // an empty non-directory, so deleting d in layer 2 is sized 0 by dive (not 34).
+        // Layer 3 puts a 2-byte file at /d so that /d is seen twice.
+        let img = image(&[
+            &[T::Dir("d"), T::File("d/x", 30)],
+            &[T::File("d/y", 4)],
+            &[T::Whiteout("d")],
+            &[T::File("d", 2)],
+        ]);
+        let a = analyze(&img);
+        assert_eq!(a.wasted_bytes, 2);
+        assert!(close(a.efficiency, 34.0 / 36.0), "{}", a.efficiency);
+        assert_eq!(a.corrected_wasted_bytes, 34);
+        check_invariant(&img, &a);
+    }
+
+    #[test]
+    fn one_layer_image_has_undefined_user_percent_like_dive() {
+        let img = image(&[&[T::File("a", 1)]]);
+        let a = analyze(&img);
+        assert!(a.user_wasted_percent.is_nan());
+        assert!(close(a.efficiency, 1.0));
+    }
+}

@@ -186,15 +186,12 @@ fn entry_from_header<R: Read>(
         _ => None,
     };
     let size = entry.size();
-    let mode = header
-        .mode()
-        .map_err(|e| layer_err(layer, &path, "mode", e))?;
-    let uid = header
-        .uid()
-        .map_err(|e| layer_err(layer, &path, "uid", e))?;
-    let gid = header
-        .gid()
-        .map_err(|e| layer_err(layer, &path, "gid", e))?;
+    // Empty numeric fields read as 0, as Go's archive/tar does; garbage is an error.
+    let old = header.as_old();
+    let mode = lenient(header.mode().map(u64::from), &old.mode)
+        .map_err(|e| layer_err(layer, &path, "mode", e))? as u32;
+    let uid = lenient(header.uid(), &old.uid).map_err(|e| layer_err(layer, &path, "uid", e))?;
+    let gid = lenient(header.gid(), &old.gid).map_err(|e| layer_err(layer, &path, "gid", e))?;
     Ok(Some(LayerEntry {
         path,
         kind,
@@ -205,6 +202,14 @@ fn entry_from_header<R: Read>(
         link,
         type_flag,
     }))
+}
+
+fn lenient(v: io::Result<u64>, raw: &[u8]) -> io::Result<u64> {
+    match v {
+        Ok(v) => Ok(v),
+        Err(_) if raw.iter().all(|b| *b == 0 || *b == b' ') => Ok(0),
+        Err(e) => Err(e),
+    }
 }
 
 fn layer_err(layer: &str, path: &str, field: &str, e: io::Error) -> AnalyzeError {

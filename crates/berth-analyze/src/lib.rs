@@ -15,6 +15,8 @@ pub mod report;
 pub mod rules;
 pub mod source;
 pub mod stack;
+#[cfg(test)]
+pub(crate) mod testutil;
 pub mod tree;
 pub mod tui;
 

@@ -8,7 +8,7 @@
 
 use crate::layer::{EntryKind, LayerEntry};
 use serde::Serialize;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 /// How a path changed in a layer, relative to the layers below it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -79,6 +79,9 @@ pub struct LayerDiff {
 #[derive(Debug, Clone, Default)]
 pub struct Stack {
     pub visible: BTreeMap<String, Node>,
+    /// Visible hardlinks by (layer, target): a shadowed file whose data a hardlink of
+    /// the same layer still shows is not wasted; the link takes over its size.
+    links: HashMap<(usize, String), Vec<String>>,
 }
 
 /// Keys under `dir` (exclusive) in a path-sorted map: `dir/…`, or everything for the root.
@@ -98,6 +101,53 @@ impl Stack {
         Stack::default()
     }
 
+    /// Records that the copy `node` of `path` is no longer visible: its bytes are wasted
+    /// unless a visible hardlink of the same layer still shows the data.
+    fn shadow(&mut self, path: &str, node: &Node, diff: &mut LayerDiff) {
+        if node.kind == EntryKind::Hardlink {
+            if let Some(t) = node.link.as_deref().and_then(crate::layer::clean_path) {
+                if let Some(v) = self.links.get_mut(&(node.layer, t)) {
+                    v.retain(|p| p != path);
+                }
+            }
+        }
+        if node.kind != EntryKind::File && node.kind != EntryKind::Hardlink {
+            return;
+        }
+        if node.kind == EntryKind::File && node.size > 0 {
+            let key = (node.layer, path.to_string());
+            let heir = self.links.get_mut(&key).and_then(|v| {
+                if v.is_empty() {
+                    None
+                } else {
+                    Some(v.remove(0))
+                }
+            });
+            if let Some(h) = heir {
+                if let Some(link) = self.visible.get_mut(&h) {
+                    link.size = node.size;
+                    link.link = None;
+                    link.kind = EntryKind::File;
+                    // Other links to the same data now point at the heir.
+                    if let Some(rest) = self.links.remove(&key) {
+                        self.links
+                            .entry((node.layer, h.clone()))
+                            .or_default()
+                            .extend(rest);
+                    }
+                    return;
+                }
+            }
+        }
+        if node.size > 0 {
+            diff.shadowed.push(Shadowed {
+                path: path.to_string(),
+                bytes: node.size,
+                from_layer: node.layer,
+            });
+        }
+    }
+
     fn remove_subtree(&mut self, dir: &str, include_self: bool, diff: &mut LayerDiff) -> bool {
         let mut keys = subtree_keys(&self.visible, dir);
         if include_self && self.visible.contains_key(dir) {
@@ -106,13 +156,7 @@ impl Stack {
         let any = !keys.is_empty();
         for k in keys {
             if let Some(node) = self.visible.remove(&k) {
-                if node.kind != EntryKind::Dir {
-                    diff.shadowed.push(Shadowed {
-                        path: k.clone(),
-                        bytes: node.size,
-                        from_layer: node.layer,
-                    });
-                }
+                self.shadow(&k, &node, diff);
                 diff.changes.push(Change {
                     path: k,
                     diff: DiffType::Removed,
@@ -159,15 +203,20 @@ impl Stack {
                             DiffType::Unmodified
                         }
                     } else {
-                        diff.shadowed.push(Shadowed {
-                            path: e.path.clone(),
-                            bytes: old.size,
-                            from_layer: old.layer,
-                        });
+                        let old = old.clone();
+                        self.shadow(&e.path, &old, &mut diff);
                         DiffType::Modified
                     }
                 }
             };
+            if e.kind == EntryKind::Hardlink {
+                if let Some(t) = e.link.as_deref().and_then(crate::layer::clean_path) {
+                    self.links
+                        .entry((index, t))
+                        .or_default()
+                        .push(e.path.clone());
+                }
+            }
             self.visible.insert(e.path.clone(), new.clone());
             diff.changes.push(Change {
                 path: e.path.clone(),
