@@ -55,8 +55,6 @@ pub enum ConfigSource {
 /// Everything needed to record a new image.
 pub struct NewImage {
     pub config: ConfigSource,
-    /// Staged layers by diff ID; layers already in the store need not be given.
-    pub layers: HashMap<Digest, StagedLayer>,
     pub tags: Vec<Reference>,
     pub repo_digests: Vec<String>,
     pub manifests: Vec<TempBlob>,
@@ -285,10 +283,16 @@ impl Store {
 
     /// Records a new image: its config, layers and tags. See the module doc for the order
     /// of operations that makes this crash-safe.
-    pub fn commit_image(&self, new: NewImage) -> Result<Committed, StoreError> {
+    /// Staged layers the image uses are taken out of `pool`; the rest stay for the caller
+    /// (several images of one archive share a pool).
+    pub fn commit_image(
+        &self,
+        new: NewImage,
+        pool: &mut HashMap<Digest, StagedLayer>,
+    ) -> Result<Committed, StoreError> {
+        let layers = pool;
         let NewImage {
             config,
-            mut layers,
             tags,
             repo_digests,
             manifests,
@@ -441,7 +445,6 @@ impl Store {
         tx.commit()?;
         // Staged dirs were renamed away; dropping the rest removes unused ones.
         drop(new_layers);
-        drop(layers);
         Ok(Committed {
             image: record,
             moved_tags: moved,

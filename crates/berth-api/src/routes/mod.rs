@@ -1,0 +1,49 @@
+//! The route table.
+
+mod images;
+mod system;
+
+use crate::AppState;
+use axum::routing::{get, post};
+use axum::Router;
+
+/// Docker's boolean query values: `1`, `true`, `True`…
+pub(crate) fn truthy(v: Option<&String>) -> bool {
+    matches!(
+        v.map(|s| s.to_ascii_lowercase()).as_deref(),
+        Some("1") | Some("true") | Some("yes")
+    )
+}
+
+/// Query string as key → last value (use [`multi`] for repeated keys).
+pub(crate) type Q = axum::extract::Query<std::collections::HashMap<String, String>>;
+
+/// Every value of a repeated query key.
+pub(crate) fn multi(pairs: &[(String, String)], key: &str) -> Vec<String> {
+    pairs
+        .iter()
+        .filter(|(k, _)| k == key)
+        .map(|(_, v)| v.clone())
+        .collect()
+}
+
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/_ping", get(system::ping).head(system::ping))
+        .route("/version", get(system::version))
+        .route("/info", get(system::info))
+        .route("/berth/system/check", get(system::check))
+        .route("/images/json", get(images::list))
+        .route("/images/create", post(images::create))
+        .route("/images/load", post(images::load))
+        .route("/images/get", get(images::save_many))
+        .route("/images/prune", post(images::prune))
+        .route(
+            "/images/{*rest}",
+            get(images::by_name_get)
+                .post(images::by_name_post)
+                .delete(images::remove),
+        )
+        .fallback(system::not_found)
+        .with_state(state)
+}

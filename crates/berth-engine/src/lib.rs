@@ -1,0 +1,51 @@
+//! berth-engine: the daemon's core. It owns the store and answers in the Docker Engine
+//! API's own types (from `bollard-stubs`), so the API layer only moves bytes.
+//!
+//! All methods are synchronous and may block on disk: the API layer calls them from
+//! `spawn_blocking`.
+
+pub mod archive;
+pub mod changes;
+pub mod error;
+pub mod filters;
+pub mod images;
+pub mod system;
+
+pub use error::{EngineError, Result};
+
+use berth_store::Store;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+/// Daemon-wide settings.
+#[derive(Debug, Clone)]
+pub struct EngineConfig {
+    pub data_root: PathBuf,
+    /// Where the API listens, for `/info`.
+    pub host: String,
+}
+
+/// The daemon's state.
+pub struct Engine {
+    pub(crate) store: Store,
+    pub(crate) config: EngineConfig,
+}
+
+impl Engine {
+    /// Opens the data root (sweeping crash leftovers).
+    pub fn open(config: EngineConfig) -> Result<Arc<Engine>> {
+        let store = Store::open(&config.data_root)?;
+        Ok(Arc::new(Engine {
+            store,
+            config,
+        }))
+    }
+
+    pub fn data_root(&self) -> &Path {
+        &self.config.data_root
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+}
