@@ -9,6 +9,8 @@
 
 pub mod efficiency;
 pub mod error;
+#[doc(hidden)]
+pub mod fixture;
 pub mod image;
 pub mod layer;
 pub mod report;
