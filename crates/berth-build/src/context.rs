@@ -1,1 +1,301 @@
-//! TODO
+//! The build context: sending a directory as a tar, and opening a received tar.
+//!
+//! Client side, [`tar_context_dir`] does what `docker build DIR` does
+//! (docker/cli `build.TrimBuildFilesFromExcludes` + go-archive `TarWithOptions`): read
+//! `.dockerignore`, never exclude `.dockerignore` or the Dockerfile, walk the directory
+//! in lexical order skipping excluded paths (descending into an excluded directory
+//! only when an exception may re-include something below it) and write a
+//! deterministic tar (sorted entries, hard links as links). Daemon side,
+//! [`open_context`] decompresses (plain/gzip/bzip2/xz) and safely extracts a context
+//! tar, reads the Dockerfile, then removes `.dockerignore` and the Dockerfile if the
+//! ignore file excludes them (moby `remotecontext.removeDockerfile`).
+
+use crate::archive::{self, ArchiveError, ExtractOptions};
+use crate::ignore::{read_ignore_file, IgnoreError, MatchInfo, PatternMatcher};
+use std::collections::HashMap;
+use std::fs;
+use std::io::{self, Read, Write};
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+
+/// Context errors.
+#[derive(Debug, thiserror::Error)]
+pub enum ContextError {
+    #[error("{path}: {source}")]
+    Io {
+        path: String,
+        #[source]
+        source: io::Error,
+    },
+    #[error(".dockerignore: {0}")]
+    Ignore(#[from] IgnoreError),
+    #[error(transparent)]
+    Archive(#[from] ArchiveError),
+    #[error("Cannot locate specified Dockerfile: {0}")]
+    NoDockerfile(String),
+}
+
+fn io_err(path: impl AsRef<Path>, source: io::Error) -> ContextError {
+    ContextError::Io {
+        path: path.as_ref().display().to_string(),
+        source,
+    }
+}
+
+/// The exclusion patterns for a context directory, with `.dockerignore` and the
+/// Dockerfile re-included (`TrimBuildFilesFromExcludes`).
+pub fn context_excludes(dir: &Path, dockerfile: &str) -> Result<Vec<String>, ContextError> {
+    let path = dir.join(".dockerignore");
+    let mut excludes = match fs::read(&path) {
+        Ok(d) => read_ignore_file(&d),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Vec::new(),
+        Err(e) => return Err(io_err(&path, e)),
+    };
+    let pm = PatternMatcher::new(&excludes)?;
+    if pm.matches(".dockerignore") {
+        excludes.push("!.dockerignore".into());
+    }
+    let df = dockerfile.trim_start_matches("./").to_string();
+    if PatternMatcher::new(&excludes)?.matches(&df) {
+        excludes.push(format!("!{df}"));
+    }
+    Ok(excludes)
+}
+
+/// Writes the context directory `dir` as a tar to `out`, honouring `.dockerignore`.
+/// `dockerfile` is the Dockerfile's path relative to `dir`.
+pub fn tar_context_dir<W: Write>(dir: &Path, dockerfile: &str, out: W) -> Result<W, ContextError> {
+    let excludes = context_excludes(dir, dockerfile)?;
+    let pm = PatternMatcher::new(&excludes)?;
+    let mut b = tar::Builder::new(out);
+    b.follow_symlinks(false);
+    let mut links: HashMap<(u64, u64), String> = HashMap::new();
+    walk(dir, dir, &pm, &MatchInfo::default(), &mut b, &mut links)?;
+    b.into_inner().map_err(|e| io_err(dir, e))
+}
+
+fn walk<W: Write>(
+    root: &Path,
+    dir: &Path,
+    pm: &PatternMatcher,
+    parent_info: &MatchInfo,
+    b: &mut tar::Builder<W>,
+    links: &mut HashMap<(u64, u64), String>,
+) -> Result<(), ContextError> {
+    let mut names: Vec<_> = fs::read_dir(dir)
+        .map_err(|e| io_err(dir, e))?
+        .filter_map(|e| e.ok().map(|e| e.file_name()))
+        .collect();
+    names.sort();
+    for name in names {
+        let full = dir.join(&name);
+        let rel = full
+            .strip_prefix(root)
+            .map(|p| p.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let meta = fs::symlink_metadata(&full).map_err(|e| io_err(&full, e))?;
+        let (skip, info) = pm.matches_using_parent_results(&rel, parent_info);
+        if skip {
+            if meta.is_dir() && pm.exclusions() && pm.may_reinclude_under(&rel) {
+                walk(root, &full, pm, &info, b, links)?;
+            }
+            continue;
+        }
+        append_entry(b, &full, &rel, &meta, links)?;
+        if meta.is_dir() {
+            walk(root, &full, pm, &info, b, links)?;
+        }
+    }
+    Ok(())
+}
+
+/// Appends one filesystem entry with its real metadata (hard links to an inode
+/// already written become link entries, as in Docker's archiver).
+pub fn append_entry<W: Write>(
+    b: &mut tar::Builder<W>,
+    full: &Path,
+    rel: &str,
+    meta: &fs::Metadata,
+    links: &mut HashMap<(u64, u64), String>,
+) -> Result<(), ContextError> {
+    let mut h = tar::Header::new_gnu();
+    h.set_metadata_in_mode(meta, tar::HeaderMode::Complete);
+    let ft = meta.file_type();
+    let name = if ft.is_dir() {
+        format!("{rel}/")
+    } else {
+        rel.to_string()
+    };
+    if ft.is_file() && meta.nlink() > 1 {
+        let key = (meta.dev(), meta.ino());
+        if let Some(first) = links.get(&key) {
+            h.set_entry_type(tar::EntryType::Link);
+            h.set_size(0);
+            b.append_link(&mut h, &name, first)
+                .map_err(|e| io_err(full, e))?;
+            return Ok(());
+        }
+        links.insert(key, rel.to_string());
+    }
+    if ft.is_symlink() {
+        let target = fs::read_link(full).map_err(|e| io_err(full, e))?;
+        h.set_size(0);
+        b.append_link(&mut h, &name, &target)
+            .map_err(|e| io_err(full, e))?;
+    } else if ft.is_file() {
+        let f = fs::File::open(full).map_err(|e| io_err(full, e))?;
+        b.append_data(&mut h, &name, f)
+            .map_err(|e| io_err(full, e))?;
+    } else {
+        h.set_size(0);
+        b.append_data(&mut h, &name, io::empty())
+            .map_err(|e| io_err(full, e))?;
+    }
+    Ok(())
+}
+
+/// An opened build context.
+#[derive(Debug)]
+pub struct OpenedContext {
+    /// Where the context was extracted.
+    pub root: PathBuf,
+    /// The Dockerfile's name actually found (`Dockerfile` or `dockerfile`).
+    pub dockerfile_name: String,
+    /// The Dockerfile's text.
+    pub dockerfile: String,
+    /// The `.dockerignore` patterns the context carried.
+    pub excludes: Vec<String>,
+}
+
+/// Extracts a (possibly compressed) context tar into `dest` and reads its
+/// Dockerfile (`dockerfile` path, default `Dockerfile`, falling back to `dockerfile`).
+pub fn open_context<R: Read>(
+    r: R,
+    dockerfile: Option<&str>,
+    dest: &Path,
+) -> Result<OpenedContext, ContextError> {
+    let stream = archive::decompress(r)?;
+    archive::extract_tar(
+        stream,
+        dest,
+        ExtractOptions {
+            preserve_owner: false,
+            owner: Some((0, 0)),
+        },
+    )?;
+    let requested = dockerfile.filter(|d| !d.is_empty()).unwrap_or("Dockerfile");
+    let mut name = requested.trim_start_matches("./").to_string();
+    let mut path = archive::resolve_in_root(dest, Path::new(&name), true);
+    if !path.is_file() && dockerfile.is_none_or(|d| d.is_empty() || d == "Dockerfile") {
+        let alt = archive::resolve_in_root(dest, Path::new("dockerfile"), true);
+        if alt.is_file() {
+            name = "dockerfile".into();
+            path = alt;
+        }
+    }
+    let text = fs::read(&path).map_err(|_| ContextError::NoDockerfile(name.clone()))?;
+    let ignore_path = dest.join(".dockerignore");
+    let excludes = match fs::read(&ignore_path) {
+        Ok(d) => read_ignore_file(&d),
+        Err(_) => Vec::new(),
+    };
+    if !excludes.is_empty() {
+        let pm = PatternMatcher::new(&excludes)?;
+        for f in [".dockerignore".to_string(), name.clone()] {
+            if pm.matches_or_parent_matches(&f) {
+                let p = dest.join(&f);
+                if let Err(e) = fs::remove_file(&p) {
+                    tracing::debug!(path = %p.display(), error = %e, "removing excluded build file");
+                }
+            }
+        }
+    }
+    Ok(OpenedContext {
+        root: dest.to_path_buf(),
+        dockerfile_name: name,
+        dockerfile: String::from_utf8_lossy(&text).into_owned(),
+        excludes,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn names(tar_bytes: &[u8]) -> Vec<String> {
+        let mut a = tar::Archive::new(tar_bytes);
+        a.entries()
+            .unwrap()
+            .map(|e| e.unwrap().path().unwrap().to_string_lossy().into_owned())
+            .collect()
+    }
+
+    fn ctx() -> tempfile::TempDir {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path();
+        fs::create_dir_all(p.join("src/sub")).unwrap();
+        fs::create_dir_all(p.join("docs/keep")).unwrap();
+        fs::create_dir_all(p.join("node_modules/x")).unwrap();
+        for f in [
+            "Dockerfile",
+            "src/main.py",
+            "src/sub/a.pyc",
+            "docs/a.md",
+            "docs/keep/k.md",
+            "node_modules/x/i.js",
+            "secret.env",
+        ] {
+            fs::write(p.join(f), f.as_bytes()).unwrap();
+        }
+        fs::write(
+            p.join(".dockerignore"),
+            "# comment\nnode_modules\n**/*.pyc\ndocs\n!docs/keep\n*.env\nDockerfile\n.dockerignore\n",
+        )
+        .unwrap();
+        d
+    }
+
+    #[test]
+    fn dockerignore_is_honoured_but_build_files_kept() {
+        let d = ctx();
+        let t = tar_context_dir(d.path(), "Dockerfile", Vec::new()).unwrap();
+        let n = names(&t);
+        assert_eq!(
+            n,
+            vec![
+                ".dockerignore",
+                "Dockerfile",
+                "docs/keep/",
+                "docs/keep/k.md",
+                "src/",
+                "src/main.py",
+                "src/sub/"
+            ]
+        );
+        // Deterministic: same bytes twice.
+        assert_eq!(
+            t,
+            tar_context_dir(d.path(), "Dockerfile", Vec::new()).unwrap()
+        );
+    }
+
+    #[test]
+    fn open_context_removes_excluded_build_files() {
+        let d = ctx();
+        let t = tar_context_dir(d.path(), "Dockerfile", Vec::new()).unwrap();
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        gz.write_all(&t).unwrap();
+        let gz = gz.finish().unwrap();
+        let out = tempfile::tempdir().unwrap();
+        let c = open_context(&gz[..], None, out.path()).unwrap();
+        assert_eq!(c.dockerfile, "Dockerfile");
+        assert!(!out.path().join("Dockerfile").exists());
+        assert!(!out.path().join(".dockerignore").exists());
+        assert!(out.path().join("src/main.py").exists());
+        let e = open_context(&t[..], Some("nope/Dockerfile"), out.path()).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "Cannot locate specified Dockerfile: nope/Dockerfile"
+        );
+    }
+}
