@@ -1,10 +1,51 @@
-//! The interactive browser (placeholder until the TUI lands).
+//! The interactive browser (ratatui over crossterm): layers left, file tree right.
+//! `app` holds state and keys, `view` draws; this module owns the terminal and always
+//! restores it, even when drawing fails.
+
+pub mod app;
+pub mod view;
 
 use crate::efficiency::Analysis;
 use crate::error::{AnalyzeError, Result};
 use crate::image::Image;
+use ratatui::backend::CrosstermBackend;
+use ratatui::crossterm::event::{self, Event, KeyEventKind};
+use ratatui::crossterm::execute;
+use ratatui::crossterm::terminal::{
+    disable_raw_mode, enable_raw_mode, EnterAlternateScreen, LeaveAlternateScreen,
+};
+use ratatui::Terminal;
 
-/// Opens the TUI.
-pub fn run(_image: &Image, _analysis: &Analysis) -> Result<()> {
-    Err(AnalyzeError::Terminal("TUI not built yet".into()))
+fn term_err(e: std::io::Error) -> AnalyzeError {
+    AnalyzeError::Terminal(e.to_string())
+}
+
+/// Restores the terminal when dropped.
+struct Guard;
+
+impl Drop for Guard {
+    fn drop(&mut self) {
+        let _ = disable_raw_mode();
+        let _ = execute!(std::io::stdout(), LeaveAlternateScreen);
+    }
+}
+
+/// Opens the TUI on the current terminal and runs until the user quits.
+pub fn run(image: &Image, analysis: &Analysis) -> Result<()> {
+    enable_raw_mode().map_err(term_err)?;
+    let _guard = Guard;
+    execute!(std::io::stdout(), EnterAlternateScreen).map_err(term_err)?;
+    let mut terminal = Terminal::new(CrosstermBackend::new(std::io::stdout())).map_err(term_err)?;
+    let mut app = app::App::new(image, analysis);
+    while !app.quit {
+        terminal
+            .draw(|f| view::draw(f, &mut app))
+            .map_err(term_err)?;
+        match event::read().map_err(term_err)? {
+            Event::Key(k) if k.kind != KeyEventKind::Release => app.on_key(k),
+            _ => {}
+        }
+    }
+    terminal.show_cursor().map_err(term_err)?;
+    Ok(())
 }
