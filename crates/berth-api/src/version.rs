@@ -78,7 +78,10 @@ mod tests {
 
     #[test]
     fn splits_prefix() {
-        assert_eq!(split_prefix("/v1.44/images/json"), Some(("1.44", "/images/json")));
+        assert_eq!(
+            split_prefix("/v1.44/images/json"),
+            Some(("1.44", "/images/json"))
+        );
         assert_eq!(split_prefix("/version"), None);
         assert_eq!(split_prefix("/v1.41"), Some(("1.41", "")));
         assert!(parse_version("1.9") < parse_version("1.10"));

@@ -43,13 +43,20 @@ impl Engine {
             .map_err(|e| bad(format!("invalid archive: {e}")))?;
         for entry in entries {
             let entry = entry.map_err(|e| bad(format!("invalid archive: {e}")))?;
-            let path = clean(&entry.path().map_err(|e| bad(format!("invalid archive: {e}")))?.to_string_lossy());
+            let path = clean(
+                &entry
+                    .path()
+                    .map_err(|e| bad(format!("invalid archive: {e}")))?
+                    .to_string_lossy(),
+            );
             let kind = entry.header().entry_type();
             if kind.is_symlink() || kind.is_hard_link() {
                 if let Ok(Some(target)) = entry.link_name() {
                     let target = target.to_string_lossy().into_owned();
                     let base = if kind.is_symlink() {
-                        path.rsplit_once('/').map(|(d, _)| d.to_string()).unwrap_or_default()
+                        path.rsplit_once('/')
+                            .map(|(d, _)| d.to_string())
+                            .unwrap_or_default()
                     } else {
                         String::new()
                     };
@@ -69,10 +76,17 @@ impl Engine {
                         .map_err(|e| bad(format!("invalid archive: reading {path}: {e}")))?;
                     small.insert(path, buf);
                 }
-                p if p.starts_with("blobs/") || p.ends_with("/layer.tar") || (p.ends_with(".json") && !p.contains('/')) => {
+                p if p.starts_with("blobs/")
+                    || p.ends_with("/layer.tar")
+                    || (p.ends_with(".json") && !p.contains('/')) =>
+                {
                     let ing = ingest_auto(content, entry)
                         .map_err(|e| bad(format!("invalid archive entry {p}: {e}")))?;
-                    if let Some(want) = p.strip_prefix("blobs/").and_then(|r| r.split_once('/')).map(|(a, h)| format!("{a}:{h}")) {
+                    if let Some(want) = p
+                        .strip_prefix("blobs/")
+                        .and_then(|r| r.split_once('/'))
+                        .map(|(a, h)| format!("{a}:{h}"))
+                    {
                         let want: Digest = want
                             .parse()
                             .map_err(|e| bad(format!("invalid archive entry {p}: {e}")))?;
@@ -111,7 +125,10 @@ impl Engine {
                     Some(Ingested::Blob(b)) => std::fs::read(&b.path)
                         .map_err(|err| EngineError::Internal(err.to_string()))?,
                     Some(Ingested::Layer(_)) => {
-                        return Err(bad(format!("invalid archive: config {} is a tar, not JSON", e.config)))
+                        return Err(bad(format!(
+                            "invalid archive: config {} is a tar, not JSON",
+                            e.config
+                        )))
                     }
                     None => {
                         return Err(bad(format!(
@@ -145,10 +162,7 @@ impl Engine {
                             .with_default_tag(),
                     );
                 }
-                found.push(Found {
-                    config,
-                    tags,
-                });
+                found.push(Found { config, tags });
             }
         } else if let Some(raw) = small.get("index.json") {
             let index: Index = serde_json::from_slice(raw)
@@ -156,8 +170,12 @@ impl Engine {
             let read_blob = |d: &Digest| -> Result<Vec<u8>> {
                 let p = format!("blobs/{}/{}", d.algorithm().as_str(), d.hex());
                 match blobs.get(&p) {
-                    Some(Ingested::Blob(b)) => std::fs::read(&b.path).map_err(|e| EngineError::Internal(e.to_string())),
-                    _ => Err(bad(format!("invalid archive: blob {d} referenced by index.json is missing"))),
+                    Some(Ingested::Blob(b)) => {
+                        std::fs::read(&b.path).map_err(|e| EngineError::Internal(e.to_string()))
+                    }
+                    _ => Err(bad(format!(
+                        "invalid archive: blob {d} referenced by index.json is missing"
+                    ))),
                 }
             };
             for desc in &index.manifests {
@@ -177,24 +195,25 @@ impl Engine {
                 for (l, want) in m.layers.iter().zip(&cfg.rootfs.diff_ids) {
                     let p = format!("blobs/{}/{}", l.digest.algorithm().as_str(), l.digest.hex());
                     if !blobs.contains_key(&p) && !self.has_layer_diff(want, &cfg)? {
-                        return Err(bad(format!("invalid archive: layer blob {} is missing", l.digest)));
+                        return Err(bad(format!(
+                            "invalid archive: layer blob {} is missing",
+                            l.digest
+                        )));
                     }
                     layer_paths.push((p, want.clone()));
                 }
                 let mut tags = Vec::new();
                 let ann = desc.annotations.clone().unwrap_or_default();
-                let name = ann
-                    .get(ANNOTATION_IMAGE_NAME)
-                    .or_else(|| ann.get(ANNOTATION_REF_NAME).filter(|r| r.contains(':') || r.contains('/')));
+                let name = ann.get(ANNOTATION_IMAGE_NAME).or_else(|| {
+                    ann.get(ANNOTATION_REF_NAME)
+                        .filter(|r| r.contains(':') || r.contains('/'))
+                });
                 if let Some(n) = name {
                     if let Ok(r) = Reference::parse_normalized(n) {
                         tags.push(r.with_default_tag());
                     }
                 }
-                found.push(Found {
-                    config,
-                    tags,
-                });
+                found.push(Found { config, tags });
             }
         } else {
             return Err(bad(
@@ -216,10 +235,14 @@ impl Engine {
                     pool.insert(l.diff_id.clone(), l);
                 }
                 Some(Ingested::Blob(_)) => {
-                    return Err(bad(format!("invalid archive: layer {p} is not a tar archive")))
+                    return Err(bad(format!(
+                        "invalid archive: layer {p} is not a tar archive"
+                    )))
                 }
                 None => {
-                    if !pool.contains_key(want) && !self.store.layers()?.iter().any(|l| l.diff_id == *want) {
+                    if !pool.contains_key(want)
+                        && !self.store.layers()?.iter().any(|l| l.diff_id == *want)
+                    {
                         return Err(bad(format!("invalid archive: layer {p} is missing")));
                     }
                 }
@@ -343,7 +366,8 @@ impl Engine {
                     .layer(chain)?
                     .ok_or_else(|| EngineError::Internal(format!("layer {chain} missing")))?;
                 if written.insert(rec.diff_id.clone()) {
-                    w.header(&blob_path(&rec.diff_id), rec.diff_size).map_err(io_err)?;
+                    w.header(&blob_path(&rec.diff_id), rec.diff_size)
+                        .map_err(io_err)?;
                     let n = self
                         .store
                         .write_layer_tar(chain, &mut w.out)
@@ -356,7 +380,11 @@ impl Engine {
                     }
                     w.pad(n).map_err(io_err)?;
                 }
-                layers.push(Descriptor::new(mt::OCI_LAYER_TAR, rec.diff_id.clone(), rec.diff_size as i64));
+                layers.push(Descriptor::new(
+                    mt::OCI_LAYER_TAR,
+                    rec.diff_id.clone(),
+                    rec.diff_size as i64,
+                ));
             }
             let manifest = Manifest {
                 schema_version: 2,
@@ -367,7 +395,8 @@ impl Engine {
                 subject: None,
                 annotations: None,
             };
-            let mbytes = serde_json::to_vec(&manifest).map_err(|e| EngineError::Internal(e.to_string()))?;
+            let mbytes =
+                serde_json::to_vec(&manifest).map_err(|e| EngineError::Internal(e.to_string()))?;
             let mdigest = Digest::sha256_of(&mbytes);
             if written.insert(mdigest.clone()) {
                 w.file(&blob_path(&mdigest), &mbytes).map_err(io_err)?;
@@ -380,14 +409,17 @@ impl Engine {
                 let mut d = desc.clone();
                 let mut ann = BTreeMap::new();
                 ann.insert(ANNOTATION_IMAGE_NAME.to_string(), t.to_string());
-                ann.insert(ANNOTATION_REF_NAME.to_string(), t.tag().unwrap_or("latest").to_string());
+                ann.insert(
+                    ANNOTATION_REF_NAME.to_string(),
+                    t.tag().unwrap_or("latest").to_string(),
+                );
                 d.annotations = Some(ann);
                 index.manifests.push(d);
                 if let Some(top) = img.diff_ids.last() {
-                    repositories
-                        .entry(t.familiar_name())
-                        .or_default()
-                        .insert(t.tag().unwrap_or("latest").to_string(), top.hex().to_string());
+                    repositories.entry(t.familiar_name()).or_default().insert(
+                        t.tag().unwrap_or("latest").to_string(),
+                        top.hex().to_string(),
+                    );
                 }
             }
             let repo_tags: Option<Vec<String>> =
@@ -399,10 +431,13 @@ impl Engine {
             }));
         }
         w.file("index.json", &json_bytes(&index)).map_err(io_err)?;
-        w.file("manifest.json", &json_bytes(&manifest_json)).map_err(io_err)?;
-        w.file("oci-layout", br#"{"imageLayoutVersion":"1.0.0"}"#).map_err(io_err)?;
+        w.file("manifest.json", &json_bytes(&manifest_json))
+            .map_err(io_err)?;
+        w.file("oci-layout", br#"{"imageLayoutVersion":"1.0.0"}"#)
+            .map_err(io_err)?;
         if !repositories.is_empty() {
-            w.file("repositories", &json_bytes(&repositories)).map_err(io_err)?;
+            w.file("repositories", &json_bytes(&repositories))
+                .map_err(io_err)?;
         }
         w.finish().map_err(io_err)?;
         Ok(())
@@ -418,7 +453,8 @@ fn json_bytes<T: serde::Serialize>(v: &T) -> Vec<u8> {
 pub struct SavePlan(Vec<(Digest, Vec<Reference>)>);
 
 fn parse_config(raw: &[u8], what: &str) -> Result<ImageConfig> {
-    ImageConfig::from_slice(raw).map_err(|e| bad(format!("invalid archive: image config {what}: {e}")))
+    ImageConfig::from_slice(raw)
+        .map_err(|e| bad(format!("invalid archive: image config {what}: {e}")))
 }
 
 /// Follows an index entry down to one manifest (linux/amd64 preferred).
@@ -434,13 +470,28 @@ fn pick_manifest(
         }
         let idx: Index = serde_json::from_slice(&bytes)
             .map_err(|e| bad(format!("invalid archive: index {}: {e}", desc.digest)))?;
-        let arch = std::env::consts::ARCH.replace("x86_64", "amd64").replace("aarch64", "arm64");
+        let arch = std::env::consts::ARCH
+            .replace("x86_64", "amd64")
+            .replace("aarch64", "arm64");
         let next = idx
             .manifests
             .iter()
-            .find(|m| m.platform.as_ref().is_some_and(|p| p.os == "linux" && p.architecture == arch))
-            .or_else(|| idx.manifests.iter().find(|m| mt::is_manifest(&m.media_type)))
-            .ok_or_else(|| bad(format!("invalid archive: index {} has no manifest for linux/{arch}", desc.digest)))?;
+            .find(|m| {
+                m.platform
+                    .as_ref()
+                    .is_some_and(|p| p.os == "linux" && p.architecture == arch)
+            })
+            .or_else(|| {
+                idx.manifests
+                    .iter()
+                    .find(|m| mt::is_manifest(&m.media_type))
+            })
+            .ok_or_else(|| {
+                bad(format!(
+                    "invalid archive: index {} has no manifest for linux/{arch}",
+                    desc.digest
+                ))
+            })?;
         desc = next.clone();
     }
     Err(bad("invalid archive: indexes nested too deeply"))
@@ -459,7 +510,9 @@ fn join_clean(base: &str, p: &str) -> String {
     let mut parts: Vec<&str> = if p.starts_with('/') {
         Vec::new()
     } else {
-        base.split('/').filter(|s| !s.is_empty() && *s != ".").collect()
+        base.split('/')
+            .filter(|s| !s.is_empty() && *s != ".")
+            .collect()
     };
     for s in p.split('/') {
         match s {

@@ -50,9 +50,7 @@ impl Filters {
     pub fn only(&self, allowed: &[&str]) -> Result<()> {
         for k in self.0.keys() {
             if !allowed.contains(&k.as_str()) {
-                return Err(EngineError::BadRequest(format!(
-                    "invalid filter '{k}'"
-                )));
+                return Err(EngineError::BadRequest(format!("invalid filter '{k}'")));
             }
         }
         Ok(())

@@ -71,8 +71,16 @@ impl Engine {
             let r = self.store.resolve(name)?;
             Ok(unix_seconds(r.created.as_deref()))
         };
-        let before = filters.get("before").first().map(|n| created_of(n)).transpose()?;
-        let since = filters.get("since").first().map(|n| created_of(n)).transpose()?;
+        let before = filters
+            .get("before")
+            .first()
+            .map(|n| created_of(n))
+            .transpose()?;
+        let since = filters
+            .get("since")
+            .first()
+            .map(|n| created_of(n))
+            .transpose()?;
         let mut out = Vec::new();
         for img in images {
             let my_tags = tags.get(&img.id);
@@ -118,7 +126,11 @@ impl Engine {
             }
             out.push(ImageSummary {
                 id: img.id.to_string(),
-                parent_id: img.parent.as_ref().map(|p| p.to_string()).unwrap_or_default(),
+                parent_id: img
+                    .parent
+                    .as_ref()
+                    .map(|p| p.to_string())
+                    .unwrap_or_default(),
                 repo_tags,
                 repo_digests: Self::familiar_digests(&img),
                 created,
@@ -209,7 +221,10 @@ impl Engine {
         let mut out = Vec::new();
         let mut layer_i = 0;
         let history: Vec<HistoryEntry> = if cfg.history.is_empty() {
-            img.diff_ids.iter().map(|_| HistoryEntry::default()).collect()
+            img.diff_ids
+                .iter()
+                .map(|_| HistoryEntry::default())
+                .collect()
         } else {
             cfg.history.clone()
         };
@@ -266,8 +281,8 @@ impl Engine {
             .unwrap_or_default();
         let hexpart = name.strip_prefix("sha256:").unwrap_or(name);
         let named = Reference::parse_normalized(name).ok().filter(|r| {
-            let looks_like_id = hexpart.bytes().all(|b| b.is_ascii_hexdigit())
-                && img.id.hex().starts_with(hexpart);
+            let looks_like_id =
+                hexpart.bytes().all(|b| b.is_ascii_hexdigit()) && img.id.hex().starts_with(hexpart);
             let is_tag = r.digest().is_some()
                 || self
                     .store
@@ -294,16 +309,27 @@ impl Engine {
                 .collect()
         };
         if let Some(r) = named {
-            let r = if r.digest().is_some() { r } else { r.with_default_tag() };
+            let r = if r.digest().is_some() {
+                r
+            } else {
+                r.with_default_tag()
+            };
             untag(&r, &mut out)?;
             let others: Vec<&Reference> = my_tags.iter().filter(|t| **t != r).collect();
             if !others.iter().any(|t| t.name() == r.name()) {
                 // Last tag of this repository: its digest references go too.
-                for d in digest_refs(&img).into_iter().filter(|d| d.name() == r.name()) {
+                for d in digest_refs(&img)
+                    .into_iter()
+                    .filter(|d| d.name() == r.name())
+                {
                     untag(&d, &mut out)?;
                 }
             }
-            let left = self.store.image(&img.id)?.map(|i| i.repo_digests.len()).unwrap_or(0);
+            let left = self
+                .store
+                .image(&img.id)?
+                .map(|i| i.repo_digests.len())
+                .unwrap_or(0);
             if !others.is_empty() || left > 0 {
                 return Ok(out);
             }
@@ -389,7 +415,9 @@ impl Engine {
     /// one-layer image. Returns the image ID.
     pub fn image_import(&self, body: impl Read, opts: &ImportOptions) -> Result<Digest> {
         let tag = match opts.repo.as_deref().filter(|r| !r.is_empty()) {
-            Some(repo) => Some(Reference::from_repo_tag(repo, opts.tag.as_deref())?.with_default_tag()),
+            Some(repo) => {
+                Some(Reference::from_repo_tag(repo, opts.tag.as_deref())?.with_default_tag())
+            }
             None => None,
         };
         let mut run = RunConfig::default();
@@ -402,7 +430,9 @@ impl Engine {
             .filter(|m| !m.is_empty())
             .unwrap_or_else(|| "Imported from -".to_string());
         let cfg = ImageConfig {
-            architecture: std::env::consts::ARCH.replace("x86_64", "amd64").replace("aarch64", "arm64"),
+            architecture: std::env::consts::ARCH
+                .replace("x86_64", "amd64")
+                .replace("aarch64", "arm64"),
             os: "linux".into(),
             created: Some(now.clone()),
             comment: opts.message.clone().filter(|m| !m.is_empty()),

@@ -35,10 +35,7 @@ impl Engine {
     /// Opens the data root (sweeping crash leftovers).
     pub fn open(config: EngineConfig) -> Result<Arc<Engine>> {
         let store = Store::open(&config.data_root)?;
-        Ok(Arc::new(Engine {
-            store,
-            config,
-        }))
+        Ok(Arc::new(Engine { store, config }))
     }
 
     pub fn data_root(&self) -> &Path {

@@ -2,6 +2,7 @@
 //! subcommand decides whether it needs an async runtime (the shim must not have one).
 
 mod cmd;
+mod format;
 
 use clap::Parser;
 
@@ -9,17 +10,19 @@ use clap::Parser;
 #[derive(Parser, Debug)]
 #[command(name = "berth", version, about, disable_help_subcommand = true)]
 struct Cli {
+    #[command(flatten)]
+    client: cmd::ClientOpts,
     #[command(subcommand)]
     command: cmd::Command,
 }
 
 fn main() {
     let cli = Cli::parse();
-    let code = match cmd::run(cli.command) {
+    let code = match cmd::run(cli.command, &cli.client) {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("berth: {e:#}");
-            125
+            eprintln!("{e:#}");
+            1
         }
     };
     std::process::exit(code);

@@ -35,7 +35,13 @@ pub async fn create(
     Query(pairs): Query<Vec<(String, String)>>,
     body: Body,
 ) -> ApiResult<Response> {
-    let get = |k: &str| pairs.iter().rev().find(|(key, _)| key == k).map(|(_, v)| v.clone());
+    let get = |k: &str| {
+        pairs
+            .iter()
+            .rev()
+            .find(|(key, _)| key == k)
+            .map(|(_, v)| v.clone())
+    };
     if let Some(src) = get("fromSrc") {
         if src != "-" {
             return Err(ApiError::bad_request(format!(
@@ -52,7 +58,9 @@ pub async fn create(
         let e = s.engine.clone();
         let reader = body_reader(body);
         let id = tokio::task::spawn_blocking(move || e.image_import(reader, &opts)).await??;
-        return Ok(json_lines(&[serde_json::json!({ "status": id.to_string() })]));
+        return Ok(json_lines(&[
+            serde_json::json!({ "status": id.to_string() }),
+        ]));
     }
     if let Some(img) = get("fromImage") {
         return Err(ApiError::new(
@@ -128,7 +136,10 @@ pub async fn by_name_get(
     Path(rest): Path<String>,
 ) -> ApiResult<Response> {
     let Some((name, action)) = split_action(&rest, &["json", "history", "get"]) else {
-        return Err(ApiError::new(StatusCode::NOT_FOUND, format!("page not found: /images/{rest}")));
+        return Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            format!("page not found: /images/{rest}"),
+        ));
     };
     let name = name.to_string();
     let e = s.engine.clone();
@@ -152,7 +163,10 @@ pub async fn by_name_post(
     _headers: HeaderMap,
 ) -> ApiResult<Response> {
     let Some((name, action)) = split_action(&rest, &["tag", "push"]) else {
-        return Err(ApiError::new(StatusCode::NOT_FOUND, format!("page not found: /images/{rest}")));
+        return Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            format!("page not found: /images/{rest}"),
+        ));
     };
     let name = name.to_string();
     let e = s.engine.clone();
@@ -163,7 +177,8 @@ pub async fn by_name_post(
                 .cloned()
                 .ok_or_else(|| ApiError::bad_request("repo is required"))?;
             let tag = q.get("tag").cloned();
-            tokio::task::spawn_blocking(move || e.image_tag(&name, &repo, tag.as_deref())).await??;
+            tokio::task::spawn_blocking(move || e.image_tag(&name, &repo, tag.as_deref()))
+                .await??;
             Ok(StatusCode::CREATED.into_response())
         }
         _ => Err(ApiError::new(

@@ -37,5 +37,8 @@ pub async fn check(State(s): State<AppState>) -> ApiResult<Response> {
 }
 
 pub async fn not_found(uri: axum::http::Uri) -> ApiError {
-    ApiError::new(StatusCode::NOT_FOUND, format!("page not found: {}", uri.path()))
+    ApiError::new(
+        StatusCode::NOT_FOUND,
+        format!("page not found: {}", uri.path()),
+    )
 }

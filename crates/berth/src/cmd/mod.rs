@@ -2,12 +2,46 @@
 //! `run` function returning the process exit code.
 
 pub mod analyze;
+pub mod client;
+pub mod daemon;
+pub mod images;
 pub mod registry;
 pub mod shim;
+pub mod system;
+
+pub use client::ClientOpts;
 
 /// Every `berth` subcommand.
 #[derive(clap::Subcommand, Debug)]
 pub enum Command {
+    /// Run the daemon (Docker Engine API on a unix socket).
+    Daemon(daemon::DaemonArgs),
+    /// Show the client and daemon versions.
+    Version(system::VersionArgs),
+    /// Show daemon-wide information.
+    Info(system::InfoArgs),
+    /// List images.
+    Images(images::ImagesArgs),
+    /// Import a rootfs tarball as an image.
+    Import(images::ImportArgs),
+    /// Create a tag TARGET that refers to SOURCE.
+    Tag(images::TagArgs),
+    /// Remove one or more images.
+    Rmi(images::RmiArgs),
+    /// Return low-level information on objects.
+    Inspect(images::InspectArgs),
+    /// Show the history of an image.
+    History(images::HistoryArgs),
+    /// Save one or more images to a tar archive.
+    Save(images::SaveArgs),
+    /// Load images from a tar archive.
+    Load(images::LoadArgs),
+    /// Manage images.
+    #[command(subcommand)]
+    Image(ImageCmd),
+    /// Manage berth itself.
+    #[command(subcommand)]
+    System(system::SystemCmd),
     /// Run the OCI distribution registry server and its tools.
     Registry(registry::RegistryArgs),
     /// Analyze an image's layers: efficiency, wasted bytes, CI rules, TUI.
@@ -17,9 +51,57 @@ pub enum Command {
     Shim(shim::ShimArgs),
 }
 
+/// `berth image …` (docker's management-command spelling).
+#[derive(clap::Subcommand, Debug)]
+pub enum ImageCmd {
+    /// List images.
+    #[command(alias = "list", name = "ls")]
+    Ls(images::ImagesArgs),
+    /// Remove images.
+    #[command(alias = "remove", name = "rm")]
+    Rm(images::RmiArgs),
+    /// Display detailed information on images.
+    Inspect(images::InspectArgs),
+    /// Show the history of an image.
+    History(images::HistoryArgs),
+    /// Create a tag.
+    Tag(images::TagArgs),
+    /// Import a rootfs tarball.
+    Import(images::ImportArgs),
+    /// Save images to a tar archive.
+    Save(images::SaveArgs),
+    /// Load images from a tar archive.
+    Load(images::LoadArgs),
+    /// Remove unused images.
+    Prune(images::PruneArgs),
+}
+
 /// Runs a subcommand and returns its exit code.
-pub fn run(cmd: Command) -> anyhow::Result<i32> {
+pub fn run(cmd: Command, opts: &ClientOpts) -> anyhow::Result<i32> {
     match cmd {
+        Command::Daemon(a) => daemon::run(a),
+        Command::Version(a) => system::version(opts, a),
+        Command::Info(a) => system::info(opts, a),
+        Command::Images(a) => images::images(opts, a),
+        Command::Import(a) => images::import(opts, a),
+        Command::Tag(a) => images::tag(opts, a),
+        Command::Rmi(a) => images::rmi(opts, a),
+        Command::Inspect(a) => images::inspect(opts, a),
+        Command::History(a) => images::history(opts, a),
+        Command::Save(a) => images::save(opts, a),
+        Command::Load(a) => images::load(opts, a),
+        Command::System(c) => system::system(opts, c),
+        Command::Image(c) => match c {
+            ImageCmd::Ls(a) => images::images(opts, a),
+            ImageCmd::Rm(a) => images::rmi(opts, a),
+            ImageCmd::Inspect(a) => images::inspect(opts, a),
+            ImageCmd::History(a) => images::history(opts, a),
+            ImageCmd::Tag(a) => images::tag(opts, a),
+            ImageCmd::Import(a) => images::import(opts, a),
+            ImageCmd::Save(a) => images::save(opts, a),
+            ImageCmd::Load(a) => images::load(opts, a),
+            ImageCmd::Prune(a) => images::prune(opts, a),
+        },
         Command::Registry(a) => registry::run(a),
         Command::Analyze(a) => analyze::run(a),
         Command::Shim(a) => shim::run(a),

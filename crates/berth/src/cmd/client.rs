@@ -1,0 +1,73 @@
+//! Connecting to a Docker-API daemon (berth's or dockerd) with `bollard`, and turning
+//! its errors into the one-line messages the docker CLI prints.
+
+use anyhow::{anyhow, Result};
+use bollard::Docker;
+
+/// berth's default API socket.
+pub const DEFAULT_HOST: &str = "unix:///run/berth/berth.sock";
+
+/// Global client options.
+#[derive(clap::Args, Debug, Clone, Default)]
+pub struct ClientOpts {
+    /// Daemon socket to connect to (also BERTH_HOST, then DOCKER_HOST).
+    #[arg(short = 'H', long = "host")]
+    pub host: Option<String>,
+}
+
+impl ClientOpts {
+    /// The socket address the client will use.
+    pub fn host(&self) -> String {
+        self.host
+            .clone()
+            .or_else(|| std::env::var("BERTH_HOST").ok().filter(|s| !s.is_empty()))
+            .or_else(|| std::env::var("DOCKER_HOST").ok().filter(|s| !s.is_empty()))
+            .unwrap_or_else(|| DEFAULT_HOST.to_string())
+    }
+
+    /// Connects and negotiates the API version.
+    pub async fn connect(&self) -> Result<Docker> {
+        let host = self.host();
+        let path = host.strip_prefix("unix://").ok_or_else(|| {
+            anyhow!("unsupported host {host:?}: only unix:// sockets are supported")
+        })?;
+        let not_running = || {
+            anyhow!("Cannot connect to the berth daemon at {host}. Is the daemon running? (start it with `berth daemon`)")
+        };
+        if !std::path::Path::new(path).exists() {
+            return Err(not_running());
+        }
+        let docker = Docker::connect_with_unix(path, 600, bollard::API_DEFAULT_VERSION)
+            .map_err(|_| not_running())?;
+        docker.negotiate_version().await.map_err(|_| not_running())
+    }
+}
+
+/// The daemon's message for an API error, as the docker CLI shows it.
+pub fn api_error(e: bollard::errors::Error) -> anyhow::Error {
+    match e {
+        bollard::errors::Error::DockerResponseServerError { message, .. } => {
+            anyhow!("Error response from daemon: {message}")
+        }
+        bollard::errors::Error::DockerStreamError { error } => anyhow!("{error}"),
+        other => anyhow!("{other}"),
+    }
+}
+
+/// Is this a "not found" answer?
+pub fn is_not_found(e: &bollard::errors::Error) -> bool {
+    matches!(
+        e,
+        bollard::errors::Error::DockerResponseServerError {
+            status_code: 404,
+            ..
+        }
+    )
+}
+
+/// A current-thread runtime for a client command.
+pub fn runtime() -> Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?)
+}

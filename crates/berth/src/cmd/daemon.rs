@@ -1,0 +1,71 @@
+//! `berth daemon`: serves the Docker Engine API on a unix socket.
+
+use anyhow::{bail, Context, Result};
+use std::os::unix::fs::PermissionsExt;
+use std::path::PathBuf;
+
+/// `berth daemon` options.
+#[derive(clap::Args, Debug)]
+pub struct DaemonArgs {
+    /// Socket to listen on.
+    #[arg(long = "host", short = 'H', default_value = super::client::DEFAULT_HOST)]
+    pub listen: String,
+    /// Root directory of persistent state.
+    #[arg(long, default_value = "/var/lib/berth")]
+    pub data_root: PathBuf,
+    /// Log level (error, warn, info, debug, trace).
+    #[arg(long, default_value = "info")]
+    pub log_level: String,
+}
+
+pub fn run(a: DaemonArgs) -> Result<i32> {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("BERTH_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(&a.log_level));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+    let path = a
+        .listen
+        .strip_prefix("unix://")
+        .map(PathBuf::from)
+        .with_context(|| format!("unsupported --host {:?}: only unix:// sockets", a.listen))?;
+    let engine = berth_engine::Engine::open(berth_engine::EngineConfig {
+        data_root: a.data_root.clone(),
+        host: a.listen.clone(),
+    })
+    .with_context(|| format!("opening data root {}", a.data_root.display()))?;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .max_blocking_threads(16)
+        .enable_all()
+        .build()?;
+    rt.block_on(async move {
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir).with_context(|| format!("create {}", dir.display()))?;
+        }
+        if path.exists() {
+            if tokio::net::UnixStream::connect(&path).await.is_ok() {
+                bail!("another daemon is already listening on {}", path.display());
+            }
+            std::fs::remove_file(&path).with_context(|| format!("remove stale {}", path.display()))?;
+        }
+        let listener = tokio::net::UnixListener::bind(&path)
+            .with_context(|| format!("listen on {}", path.display()))?;
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o660))?;
+        tracing::info!(socket = %path.display(), data_root = %a.data_root.display(), "berth daemon listening");
+        let shutdown = async {
+            use tokio::signal::unix::{signal, SignalKind};
+            let mut term = signal(SignalKind::terminate()).ok();
+            let mut int = signal(SignalKind::interrupt()).ok();
+            tokio::select! {
+                _ = async { if let Some(t) = term.as_mut() { t.recv().await; } else { std::future::pending::<()>().await } } => {},
+                _ = async { if let Some(i) = int.as_mut() { i.recv().await; } else { std::future::pending::<()>().await } } => {},
+            }
+            tracing::info!("shutting down");
+        };
+        berth_api::serve(engine, listener, shutdown).await?;
+        let _ = std::fs::remove_file(&path);
+        Ok(0)
+    })
+}
