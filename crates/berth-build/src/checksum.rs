@@ -1,1 +1,296 @@
-//! TODO
+//! Content checksums of COPY/ADD sources and step cache keys.
+//!
+//! Source hashes follow the legacy builder (moby `remotecontext/filehash.go`,
+//! `internal/tarsum` v1, `copy.go`): per file, SHA-256 over the tarsum-v1 header
+//! fields — name, mode, uid, gid, size, typeflag, linkname, uname, gname, devmajor,
+//! devminor, then xattrs sorted by name — followed by the content; **mtime is never
+//! included**, so touching files does not bust the cache. A directory source is
+//! `dir:` + SHA-256 of its (and every descendant's) file hashes sorted and joined
+//! with `,`; several sources give `multi:` + the same over their hashes; one file
+//! gives `file:<hex>`. A step's cache key ([`step_cache_key`]) is SHA-256 over the
+//! parent image ID, the run config the step produces (which holds the expanded
+//! instruction: `created_by` and, for RUN, the build args it used) and the source
+//! hash.
+
+use berth_oci::RunConfig;
+use sha2::{Digest as _, Sha256};
+use std::fs;
+use std::io::{self, Read};
+use std::os::unix::fs::{FileTypeExt, MetadataExt};
+use std::path::Path;
+
+/// The tar typeflag of a file type.
+pub fn typeflag(ft: &fs::FileType) -> u8 {
+    if ft.is_dir() {
+        b'5'
+    } else if ft.is_symlink() {
+        b'2'
+    } else if ft.is_char_device() {
+        b'3'
+    } else if ft.is_block_device() {
+        b'4'
+    } else if ft.is_fifo() {
+        b'6'
+    } else {
+        b'0'
+    }
+}
+
+/// The fields that make up a tarsum-v1 header.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct HeaderFields {
+    pub name: String,
+    /// Permission bits plus setuid/setgid/sticky (as Go's `tar.FileInfoHeader`).
+    pub mode: u32,
+    pub uid: u32,
+    pub gid: u32,
+    pub size: u64,
+    pub typeflag: u8,
+    pub linkname: String,
+    pub devmajor: u32,
+    pub devminor: u32,
+    /// Sorted by name.
+    pub xattrs: Vec<(String, Vec<u8>)>,
+}
+
+impl HeaderFields {
+    /// Reads the fields of `full`, naming it `name` (directories get a trailing `/`).
+    pub fn from_path(full: &Path, name: &str) -> io::Result<HeaderFields> {
+        let meta = fs::symlink_metadata(full)?;
+        let ft = meta.file_type();
+        let linkname = if ft.is_symlink() {
+            fs::read_link(full)?.to_string_lossy().into_owned()
+        } else {
+            String::new()
+        };
+        let mut xattrs = Vec::new();
+        if !ft.is_symlink() {
+            if let Ok(names) = xattr::list(full) {
+                for n in names {
+                    let n = n.to_string_lossy().into_owned();
+                    if n.starts_with("trusted.overlay.") {
+                        continue;
+                    }
+                    if let Ok(Some(v)) = xattr::get(full, &n) {
+                        xattrs.push((n, v));
+                    }
+                }
+            }
+        }
+        xattrs.sort();
+        let rdev = meta.rdev();
+        let (devmajor, devminor) = if ft.is_char_device() || ft.is_block_device() {
+            (libc::major(rdev), libc::minor(rdev))
+        } else {
+            (0, 0)
+        };
+        let mut name = name.to_string();
+        if ft.is_dir() && !name.ends_with('/') {
+            name.push('/');
+        }
+        Ok(HeaderFields {
+            name,
+            mode: meta.mode() & 0o7777,
+            uid: meta.uid(),
+            gid: meta.gid(),
+            size: if ft.is_file() { meta.len() } else { 0 },
+            typeflag: typeflag(&ft),
+            linkname,
+            devmajor,
+            devminor,
+            xattrs,
+        })
+    }
+
+    /// Feeds the tarsum-v1 header into a hasher.
+    pub fn write_v1(&self, h: &mut Sha256) {
+        let fields: [(&str, String); 11] = [
+            ("name", self.name.clone()),
+            ("mode", self.mode.to_string()),
+            ("uid", self.uid.to_string()),
+            ("gid", self.gid.to_string()),
+            ("size", self.size.to_string()),
+            ("typeflag", (self.typeflag as char).to_string()),
+            ("linkname", self.linkname.clone()),
+            ("uname", String::new()),
+            ("gname", String::new()),
+            ("devmajor", self.devmajor.to_string()),
+            ("devminor", self.devminor.to_string()),
+        ];
+        for (k, v) in fields {
+            h.update(k.as_bytes());
+            h.update(v.as_bytes());
+        }
+        for (k, v) in &self.xattrs {
+            h.update(k.as_bytes());
+            h.update(v);
+        }
+    }
+}
+
+/// The tarsum-v1 hash (hex) of one file-system entry under a root, named `name`.
+pub fn file_hash(full: &Path, name: &str) -> io::Result<String> {
+    let fields = HeaderFields::from_path(full, name)?;
+    let mut h = Sha256::new();
+    fields.write_v1(&mut h);
+    if fields.typeflag == b'0' && fields.size > 0 {
+        let mut f = fs::File::open(full)?;
+        let mut buf = vec![0u8; 256 * 1024];
+        loop {
+            let n = f.read(&mut buf)?;
+            if n == 0 {
+                break;
+            }
+            h.update(&buf[..n]);
+        }
+    }
+    Ok(hex::encode(h.finalize()))
+}
+
+/// The hash of in-memory content (heredoc sources, downloads) under `name`.
+pub fn data_hash(name: &str, mode: u32, data: &[u8]) -> String {
+    let fields = HeaderFields {
+        name: name.to_string(),
+        mode,
+        size: data.len() as u64,
+        typeflag: b'0',
+        ..Default::default()
+    };
+    let mut h = Sha256::new();
+    fields.write_v1(&mut h);
+    h.update(data);
+    hex::encode(h.finalize())
+}
+
+/// `hashStringSlice`: `prefix:` + SHA-256 of the strings joined by `,`.
+pub fn hash_string_slice(prefix: &str, items: &[String]) -> String {
+    let mut h = Sha256::new();
+    h.update(items.join(",").as_bytes());
+    format!("{prefix}:{}", hex::encode(h.finalize()))
+}
+
+/// The `dir:` hash of the directory `root/rel` (itself and every descendant).
+pub fn dir_hash(root: &Path, rel: &str) -> io::Result<String> {
+    let mut hashes = Vec::new();
+    let start = root.join(rel);
+    let rel = rel.trim_end_matches('/');
+    let rel = if rel == "." { "" } else { rel };
+    let mut stack = vec![(start, rel.to_string())];
+    while let Some((full, name)) = stack.pop() {
+        // The context root itself is not part of a `.` source's hash.
+        if !name.is_empty() {
+            hashes.push(file_hash(&full, &name)?);
+        }
+        let meta = fs::symlink_metadata(&full)?;
+        if meta.is_dir() {
+            for e in fs::read_dir(&full)? {
+                let e = e?;
+                let file = e.file_name().to_string_lossy().into_owned();
+                let child = if name.is_empty() {
+                    file
+                } else {
+                    format!("{name}/{file}")
+                };
+                stack.push((e.path(), child));
+            }
+        }
+    }
+    hashes.sort();
+    Ok(hash_string_slice("dir", &hashes))
+}
+
+/// Combines per-source hashes as the legacy builder does (one → itself, several →
+/// `multi:`).
+pub fn combine_source_hashes(hashes: &[String]) -> String {
+    if hashes.len() == 1 {
+        return hashes[0].clone();
+    }
+    hash_string_slice("multi", hashes)
+}
+
+/// The cache key of a build step: parent image ID + the run config the step commits
+/// (with `created_by`, which holds the expanded instruction and the build args a RUN
+/// used) + the source hash of COPY/ADD (empty otherwise). Hex SHA-256.
+pub fn step_cache_key(
+    parent_id: &str,
+    config: &RunConfig,
+    created_by: &str,
+    source_hash: &str,
+) -> String {
+    let mut h = Sha256::new();
+    for part in [
+        parent_id.as_bytes(),
+        &serde_json::to_vec(config).unwrap_or_default(),
+        created_by.as_bytes(),
+        source_hash.as_bytes(),
+    ] {
+        h.update((part.len() as u64).to_be_bytes());
+        h.update(part);
+    }
+    hex::encode(h.finalize())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::{Duration, SystemTime};
+
+    fn touch(p: &Path, secs: u64) {
+        let t = SystemTime::UNIX_EPOCH + Duration::from_secs(secs);
+        let f = fs::File::options().write(true).open(p).unwrap();
+        f.set_modified(t).unwrap();
+    }
+
+    #[test]
+    fn mtime_does_not_change_hash_but_content_does() {
+        let d = tempfile::tempdir().unwrap();
+        fs::create_dir_all(d.path().join("src/a")).unwrap();
+        fs::write(d.path().join("src/a/f.txt"), b"hello").unwrap();
+        fs::write(d.path().join("src/g.txt"), b"x").unwrap();
+        let f1 = file_hash(&d.path().join("src/a/f.txt"), "src/a/f.txt").unwrap();
+        let d1 = dir_hash(d.path(), "src").unwrap();
+        touch(&d.path().join("src/a/f.txt"), 12345);
+        assert_eq!(
+            f1,
+            file_hash(&d.path().join("src/a/f.txt"), "src/a/f.txt").unwrap()
+        );
+        assert_eq!(d1, dir_hash(d.path(), "src").unwrap());
+        fs::write(d.path().join("src/a/f.txt"), b"hellp").unwrap();
+        assert_ne!(
+            f1,
+            file_hash(&d.path().join("src/a/f.txt"), "src/a/f.txt").unwrap()
+        );
+        assert_ne!(d1, dir_hash(d.path(), "src").unwrap());
+        assert!(d1.starts_with("dir:"));
+    }
+
+    #[test]
+    fn mode_and_name_matter() {
+        use std::os::unix::fs::PermissionsExt;
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("f");
+        fs::write(&p, b"x").unwrap();
+        let a = file_hash(&p, "f").unwrap();
+        assert_ne!(a, file_hash(&p, "g").unwrap());
+        fs::set_permissions(&p, fs::Permissions::from_mode(0o700)).unwrap();
+        assert_ne!(a, file_hash(&p, "f").unwrap());
+    }
+
+    #[test]
+    fn cache_keys() {
+        let c = RunConfig::default();
+        let k = step_cache_key("sha256:p", &c, "/bin/sh -c echo", "");
+        assert_eq!(k, step_cache_key("sha256:p", &c, "/bin/sh -c echo", ""));
+        assert_ne!(k, step_cache_key("sha256:q", &c, "/bin/sh -c echo", ""));
+        assert_ne!(
+            k,
+            step_cache_key("sha256:p", &c, "|1 A=b /bin/sh -c echo", "")
+        );
+        assert_ne!(
+            k,
+            step_cache_key("sha256:p", &c, "/bin/sh -c echo", "file:1")
+        );
+        assert_eq!(combine_source_hashes(&["file:a".into()]), "file:a");
+        assert!(combine_source_hashes(&["file:a".into(), "dir:b".into()]).starts_with("multi:"));
+    }
+}
