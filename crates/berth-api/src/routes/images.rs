@@ -51,7 +51,11 @@ pub async fn create(
         let opts = ImportOptions {
             repo: get("repo"),
             tag: get("tag"),
-            changes: multi(&pairs, "changes"),
+            // Docker joins the values into one Dockerfile: each may hold several lines.
+            changes: multi(&pairs, "changes")
+                .iter()
+                .flat_map(|c| c.lines().map(String::from).collect::<Vec<_>>())
+                .collect(),
             message: get("message"),
             platform: get("platform"),
         };

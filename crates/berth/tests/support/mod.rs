@@ -1,0 +1,298 @@
+//! Shared helpers for the end-to-end tests: a `berth daemon` on a temp data root and
+//! socket, the `berth` and `docker` CLIs pointed at it, and a busybox rootfs tar built
+//! from Debian's static `/bin/busybox`.
+#![allow(dead_code)]
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+pub const BERTH: &str = env!("CARGO_BIN_EXE_berth");
+
+/// A running `berth daemon`, killed on drop.
+pub struct Daemon {
+    pub dir: tempfile::TempDir,
+    pub child: Option<Child>,
+}
+
+impl Daemon {
+    pub fn start() -> Daemon {
+        let dir = tempfile::Builder::new()
+            .prefix("berth-e2e")
+            .tempdir()
+            .unwrap();
+        let mut d = Daemon { dir, child: None };
+        d.spawn();
+        d
+    }
+
+    pub fn socket(&self) -> PathBuf {
+        self.dir.path().join("berth.sock")
+    }
+    pub fn host(&self) -> String {
+        format!("unix://{}", self.socket().display())
+    }
+    pub fn data_root(&self) -> PathBuf {
+        self.dir.path().join("root")
+    }
+
+    /// (Re)starts the daemon process on the same data root and socket.
+    pub fn spawn(&mut self) {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.dir.path().join("daemon.log"))
+            .unwrap();
+        let child = Command::new(BERTH)
+            .args(["daemon", "-H", &self.host(), "--data-root"])
+            .arg(self.data_root())
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("spawn berth daemon");
+        self.child = Some(child);
+        let t = Instant::now();
+        while t.elapsed() < Duration::from_secs(20) {
+            if std::os::unix::net::UnixStream::connect(self.socket()).is_ok() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        panic!("daemon did not start: {}", self.log());
+    }
+
+    pub fn kill9(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("daemon.log")).unwrap_or_default()
+    }
+
+    /// `berth <args>` against this daemon.
+    pub fn berth(&self, args: &[&str]) -> Output {
+        Command::new(BERTH)
+            .env("BERTH_HOST", self.host())
+            .env_remove("DOCKER_HOST")
+            .args(args)
+            .output()
+            .unwrap()
+    }
+
+    /// `berth <args>` with stdin from a file.
+    pub fn berth_stdin(&self, args: &[&str], stdin: &Path) -> Output {
+        Command::new(BERTH)
+            .env("BERTH_HOST", self.host())
+            .args(args)
+            .stdin(std::fs::File::open(stdin).unwrap())
+            .output()
+            .unwrap()
+    }
+
+    /// `docker <args>` (the real CLI) against this daemon.
+    pub fn docker(&self, args: &[&str]) -> Output {
+        Command::new("docker")
+            .env("DOCKER_HOST", self.host())
+            .env("DOCKER_CONFIG", self.dir.path().join("docker-config"))
+            .args(args)
+            .output()
+            .unwrap()
+    }
+
+    /// Files under the data root (excluding `tmp/`), with sizes: a fingerprint of the
+    /// store's state.
+    pub fn store_fingerprint(&self) -> Vec<(String, u64)> {
+        let mut out = Vec::new();
+        let root = self.data_root();
+        walk(&root, &root, &mut out);
+        out.retain(|(p, _)| !p.starts_with("tmp/") && p != "berth.redb");
+        out.sort();
+        out
+    }
+}
+
+fn walk(root: &Path, dir: &Path, out: &mut Vec<(String, u64)>) {
+    let Ok(rd) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for e in rd.flatten() {
+        let p = e.path();
+        let m = std::fs::symlink_metadata(&p).unwrap();
+        let rel = p.strip_prefix(root).unwrap().to_string_lossy().into_owned();
+        if m.is_dir() {
+            out.push((rel + "/", 0));
+            walk(root, &p, out);
+        } else {
+            out.push((rel, m.len()));
+        }
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        if let Some(c) = &self.child {
+            // SIGTERM for a clean shutdown, then make sure.
+            unsafe { libc::kill(c.id() as i32, libc::SIGTERM) };
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        self.kill9();
+    }
+}
+
+pub fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+pub fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+#[track_caller]
+pub fn ok(o: Output) -> String {
+    assert!(
+        o.status.success(),
+        "command failed ({:?}): stdout={} stderr={}",
+        o.status,
+        stdout(&o),
+        stderr(&o)
+    );
+    stdout(&o)
+}
+
+#[track_caller]
+pub fn fails(o: Output) -> String {
+    assert!(
+        !o.status.success(),
+        "command unexpectedly succeeded: {}",
+        stdout(&o)
+    );
+    stderr(&o)
+}
+
+/// A busybox rootfs tar (`/bin/busybox` + applet symlinks + /etc/passwd, group).
+pub fn busybox_tar(dir: &Path) -> PathBuf {
+    let path = dir.join("busybox-rootfs.tar");
+    let f = std::fs::File::create(&path).unwrap();
+    let mut b = tar::Builder::new(f);
+    let dir_entry = |b: &mut tar::Builder<std::fs::File>, name: &str| {
+        let mut h = tar::Header::new_ustar();
+        h.set_entry_type(tar::EntryType::Directory);
+        h.set_mode(0o755);
+        h.set_size(0);
+        h.set_mtime(1_700_000_000);
+        b.append_data(&mut h, name, &[][..]).unwrap();
+    };
+    for d in ["bin/", "etc/", "tmp/", "root/"] {
+        dir_entry(&mut b, d);
+    }
+    let busybox = std::fs::read("/bin/busybox").expect("Debian's busybox-static at /bin/busybox");
+    let mut h = tar::Header::new_ustar();
+    h.set_mode(0o755);
+    h.set_size(busybox.len() as u64);
+    h.set_mtime(1_700_000_000);
+    b.append_data(&mut h, "bin/busybox", &busybox[..]).unwrap();
+    for app in [
+        "sh", "echo", "ls", "cat", "true", "false", "id", "hostname", "sleep", "ps", "mount", "rm",
+        "touch", "mkdir",
+    ] {
+        let mut h = tar::Header::new_ustar();
+        h.set_entry_type(tar::EntryType::Symlink);
+        h.set_mode(0o777);
+        h.set_size(0);
+        h.set_mtime(1_700_000_000);
+        b.append_link(&mut h, format!("bin/{app}"), "busybox")
+            .unwrap();
+    }
+    for (name, data) in [
+        (
+            "etc/passwd",
+            "root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n",
+        ),
+        ("etc/group", "root:x:0:\nnogroup:x:65534:\n"),
+    ] {
+        let mut h = tar::Header::new_ustar();
+        h.set_mode(0o644);
+        h.set_size(data.len() as u64);
+        h.set_mtime(1_700_000_000);
+        b.append_data(&mut h, name, data.as_bytes()).unwrap();
+    }
+    b.into_inner().unwrap().flush().unwrap();
+    path
+}
+
+/// A tar layer from (path, content) pairs; a `None` content is a whiteout for the path.
+pub fn layer_tar(entries: &[(&str, Option<&[u8]>)]) -> Vec<u8> {
+    let mut b = tar::Builder::new(Vec::new());
+    for (path, data) in entries {
+        let mut h = tar::Header::new_ustar();
+        h.set_mtime(1_700_000_000);
+        match data {
+            Some(d) => {
+                h.set_mode(0o644);
+                h.set_size(d.len() as u64);
+                b.append_data(&mut h, path, *d).unwrap();
+            }
+            None => {
+                let (dir, name) = path
+                    .rsplit_once('/')
+                    .map(|(d, n)| (format!("{d}/"), n))
+                    .unwrap_or((String::new(), path));
+                h.set_mode(0o644);
+                h.set_size(0);
+                b.append_data(&mut h, format!("{dir}.wh.{name}"), &[][..])
+                    .unwrap();
+            }
+        }
+    }
+    b.into_inner().unwrap()
+}
+
+/// Writes a legacy-format `docker save` archive (`<id>/layer.tar`, `<id>.json`,
+/// `manifest.json`) holding one image with the given layers. Returns (path, image ID).
+pub fn legacy_archive(dir: &Path, name: &str, tag: &str, layers: &[Vec<u8>]) -> (PathBuf, String) {
+    use sha2::Digest;
+    let hex = |b: &[u8]| hex::encode(sha2::Sha256::digest(b));
+    let diff_ids: Vec<String> = layers
+        .iter()
+        .map(|l| format!("sha256:{}", hex(l)))
+        .collect();
+    let config = serde_json::json!({
+        "architecture": "amd64", "os": "linux",
+        "created": "2024-01-01T00:00:00Z",
+        "config": {"Cmd": ["sh"], "Env": ["PATH=/bin"]},
+        "history": layers.iter().enumerate().map(|(i, _)| serde_json::json!({"created": "2024-01-01T00:00:00Z", "created_by": format!("layer {i}")})).collect::<Vec<_>>(),
+        "rootfs": {"type": "layers", "diff_ids": diff_ids},
+    });
+    let cfg = serde_json::to_vec(&config).unwrap();
+    let id = hex(&cfg);
+    let path = dir.join(format!("{name}-{tag}.tar"));
+    let mut b = tar::Builder::new(std::fs::File::create(&path).unwrap());
+    let mut add = |p: &str, d: &[u8]| {
+        let mut h = tar::Header::new_ustar();
+        h.set_mode(0o644);
+        h.set_size(d.len() as u64);
+        b.append_data(&mut h, p, d).unwrap();
+    };
+    let mut layer_paths = Vec::new();
+    for (i, l) in layers.iter().enumerate() {
+        let lp = format!("{}/layer.tar", hex(format!("{id}{i}").as_bytes()));
+        add(&lp, l);
+        layer_paths.push(lp);
+    }
+    add(&format!("{id}.json"), &cfg);
+    let manifest = serde_json::json!([{"Config": format!("{id}.json"), "RepoTags": [format!("{name}:{tag}")], "Layers": layer_paths}]);
+    add("manifest.json", &serde_json::to_vec(&manifest).unwrap());
+    b.into_inner().unwrap().flush().unwrap();
+    (path, format!("sha256:{id}"))
+}
+
+pub fn have(cmd: &str) -> bool {
+    Command::new("sh")
+        .args(["-c", &format!("command -v {cmd}")])
+        .output()
+        .map(|o| o.status.success())
+        .unwrap_or(false)
+}
