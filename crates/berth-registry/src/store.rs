@@ -59,6 +59,7 @@ pub struct Store {
 }
 
 /// Parsed shape of a manifest body.
+#[allow(clippy::large_enum_variant)]
 pub enum Parsed {
     Image(Manifest),
     Index(Index),
@@ -252,8 +253,7 @@ impl Store {
         if !self.exists(&link)? {
             return Err(StoreError::BlobUnknown(d.to_string()));
         }
-        self.driver
-            .delete(&link.trim_end_matches("/link").to_string())?;
+        self.driver.delete(link.trim_end_matches("/link"))?;
         Ok(())
     }
 

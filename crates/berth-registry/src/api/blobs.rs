@@ -22,33 +22,40 @@ pub fn parse_digest(s: &str) -> Result<Digest, ApiError> {
     })
 }
 
+/// A `Range` header that cannot be served.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Unsatisfiable;
+
 /// A single `bytes=` range resolved against `size`: `Ok(None)` means the whole file.
-pub fn parse_range(h: Option<&str>, size: u64) -> Result<Option<(u64, u64)>, ()> {
+pub fn parse_range(h: Option<&str>, size: u64) -> Result<Option<(u64, u64)>, Unsatisfiable> {
+    let bad = |_| Unsatisfiable;
+    let none = || Unsatisfiable;
     let Some(h) = h else { return Ok(None) };
-    let spec = h.trim().strip_prefix("bytes=").ok_or(())?;
+    let spec = h.trim().strip_prefix("bytes=").ok_or_else(none)?;
     if spec.contains(',') {
-        return Err(());
+        return Err(Unsatisfiable);
     }
-    let (a, b) = spec.split_once('-').ok_or(())?;
+    let (a, b) = spec.split_once('-').ok_or_else(none)?;
     let (start, end) = if a.is_empty() {
-        let n: u64 = b.parse().map_err(|_| ())?;
+        let n: u64 = b.parse().map_err(bad)?;
         if n == 0 {
-            return Err(());
+            return Err(Unsatisfiable);
         }
-        (size.saturating_sub(n), size.checked_sub(1).ok_or(())?)
+        (
+            size.saturating_sub(n),
+            size.checked_sub(1).ok_or_else(none)?,
+        )
     } else {
-        let s: u64 = a.parse().map_err(|_| ())?;
+        let s: u64 = a.parse().map_err(bad)?;
         let e: u64 = if b.is_empty() {
-            size.checked_sub(1).ok_or(())?
+            size.checked_sub(1).ok_or_else(none)?
         } else {
-            b.parse::<u64>()
-                .map_err(|_| ())?
-                .min(size.saturating_sub(1))
+            b.parse::<u64>().map_err(bad)?.min(size.saturating_sub(1))
         };
         (s, e)
     };
     if start > end || start >= size {
-        return Err(());
+        return Err(Unsatisfiable);
     }
     Ok(Some((start, end)))
 }
@@ -183,9 +190,9 @@ mod tests {
         assert_eq!(parse_range(Some("bytes=5-"), 10), Ok(Some((5, 9))));
         assert_eq!(parse_range(Some("bytes=-3"), 10), Ok(Some((7, 9))));
         assert_eq!(parse_range(Some("bytes=8-100"), 10), Ok(Some((8, 9))));
-        assert_eq!(parse_range(Some("bytes=10-"), 10), Err(()));
-        assert_eq!(parse_range(Some("bytes=5-2"), 10), Err(()));
-        assert_eq!(parse_range(Some("items=0-1"), 10), Err(()));
-        assert_eq!(parse_range(Some("bytes=0-1,3-4"), 10), Err(()));
+        assert_eq!(parse_range(Some("bytes=10-"), 10), Err(Unsatisfiable));
+        assert_eq!(parse_range(Some("bytes=5-2"), 10), Err(Unsatisfiable));
+        assert_eq!(parse_range(Some("items=0-1"), 10), Err(Unsatisfiable));
+        assert_eq!(parse_range(Some("bytes=0-1,3-4"), 10), Err(Unsatisfiable));
     }
 }

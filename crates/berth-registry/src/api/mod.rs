@@ -231,11 +231,11 @@ pub async fn blocking<T: Send + 'static>(
         .map_err(ApiError::internal)?
 }
 
+/// A page of names, and `(n, last)` for the next page's link when more follow.
+pub type Page = (Vec<String>, Option<(usize, String)>);
+
 /// `n`/`last` pagination over a sorted list; returns the page and whether more follow.
-pub fn paginate(
-    all: Vec<String>,
-    q: &[(String, String)],
-) -> Result<(Vec<String>, Option<(usize, String)>), ApiError> {
+pub fn paginate(all: Vec<String>, q: &[(String, String)]) -> Result<Page, ApiError> {
     let last = query_get(q, "last");
     let mut items: Vec<String> = match last {
         Some(l) => all.into_iter().filter(|x| x.as_str() > l).collect(),

@@ -76,6 +76,16 @@ impl Berth {
         std::mem::replace(&mut self.dir, d)
     }
 
+    /// Graceful shutdown (drains in-flight requests); keeps and returns the storage.
+    pub fn shutdown(mut self) -> tempfile::TempDir {
+        if let (Some(rt), Some(r)) = (self.rt.take(), self.running.take()) {
+            rt.block_on(r.shutdown());
+            rt.shutdown_timeout(Duration::from_millis(100));
+        }
+        let d = tempfile::tempdir().expect("tempdir");
+        std::mem::replace(&mut self.dir, d)
+    }
+
     pub fn data(&self) -> PathBuf {
         self.dir.path().join("data")
     }

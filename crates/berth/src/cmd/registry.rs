@@ -63,14 +63,15 @@ pub fn run(args: RegistryArgs) -> anyhow::Result<i32> {
                 let running = berth_registry::start(&cfg).await?;
                 let stop = running.shutdown_handle();
                 tokio::spawn(async move {
-                    let mut term =
-                        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-                            Ok(s) => s,
-                            Err(e) => {
-                                tracing::error!(error = %e, "cannot watch SIGTERM");
-                                return;
-                            }
-                        };
+                    let mut term = match tokio::signal::unix::signal(
+                        tokio::signal::unix::SignalKind::terminate(),
+                    ) {
+                        Ok(s) => s,
+                        Err(e) => {
+                            tracing::error!(error = %e, "cannot watch SIGTERM");
+                            return;
+                        }
+                    };
                     tokio::select! {
                         _ = tokio::signal::ctrl_c() => {}
                         _ = term.recv() => {}
@@ -114,7 +115,11 @@ pub fn run(args: RegistryArgs) -> anyhow::Result<i32> {
                 rep.blobs_marked,
                 rep.blobs_deleted.len(),
                 rep.manifests_deleted.len(),
-                if dry_run { "eligible for deletion" } else { "deleted" },
+                if dry_run {
+                    "eligible for deletion"
+                } else {
+                    "deleted"
+                },
                 if dry_run { 0 } else { rep.bytes_freed }
             );
             Ok(0)
