@@ -176,11 +176,9 @@ impl Stack {
                 EntryKind::Opaque => {
                     self.remove_subtree(&e.path, false, &mut diff);
                 }
-                EntryKind::Whiteout => {
-                    if !self.remove_subtree(&e.path, true, &mut diff) {
-                        tracing::debug!(layer = index, path = %e.path, "whiteout of a path that does not exist below");
-                        diff.dangling_whiteouts.push(e.path.clone());
-                    }
+                EntryKind::Whiteout if !self.remove_subtree(&e.path, true, &mut diff) => {
+                    tracing::debug!(layer = index, path = %e.path, "whiteout of a path that does not exist below");
+                    diff.dangling_whiteouts.push(e.path.clone());
                 }
                 _ => {}
             }
