@@ -16,7 +16,8 @@
 //! berth extensions (all optional): `auth.token.signingkey` turns on the built-in token
 //! server (signing with that key; the first certificate of `rootcertbundle` is its
 //! certificate) and `auth.token.acl` restricts what htpasswd users are granted;
-//! `storage.maintenance.gc` runs garbage collection in the background.
+//! `storage.maintenance.gc` runs garbage collection in the background;
+//! `storage.filesystem.fsync: false` skips fsyncing blobs (distribution never fsyncs).
 
 use serde::Deserialize;
 use serde_yaml_ng::Value;
@@ -148,6 +149,9 @@ pub struct Filesystem {
     pub rootdirectory: Option<PathBuf>,
     #[serde(default)]
     pub maxthreads: Option<Value>,
+    /// berth extension: fsync blobs before acknowledging them (default true).
+    #[serde(default)]
+    pub fsync: Option<bool>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -600,6 +604,15 @@ impl Config {
             .as_deref()
             .and_then(|d| parse_duration(d).ok())
             .unwrap_or(Duration::from_secs(60))
+    }
+
+    /// Whether blobs are fsynced before they are acknowledged (default yes).
+    pub fn fsync(&self) -> bool {
+        self.storage
+            .filesystem
+            .as_ref()
+            .and_then(|f| f.fsync)
+            .unwrap_or(true)
     }
 
     pub fn delete_enabled(&self) -> bool {

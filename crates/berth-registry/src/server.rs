@@ -45,7 +45,9 @@ pub fn build_state(cfg: &Config) -> Result<Arc<AppState>, ServerError> {
     let root = cfg.root_directory();
     std::fs::create_dir_all(&root)
         .map_err(|e| setup(format!("storage root {}: {e}", root.display())))?;
-    let store = Store::new(Arc::new(FilesystemDriver::new(&root)));
+    let store = Store::new(Arc::new(
+        FilesystemDriver::new(&root).with_fsync(cfg.fsync()),
+    ));
     let mut token_server = None;
     let auth = if let Some(t) = &cfg.auth.token {
         let (realm, service, issuer) = (
