@@ -17,7 +17,7 @@ use crate::args::BuildArgs;
 use crate::duration::format_go_duration;
 use crate::error::{Location, ParseError};
 use crate::instructions::{Command, Instruction, SourceContent};
-use crate::parser::go_quote_list;
+use crate::parser::{go_quote, go_quote_list, go_quote_rune};
 use crate::paths;
 use crate::shell_lex::{EnvList, Lex};
 use berth_oci::{Digest, HistoryEntry, ImageConfig, RunConfig};
@@ -302,14 +302,15 @@ impl StageState {
                 }
             }
             Instruction::Healthcheck(h) => {
+                // Docker 20.10 (the daemon Debian ships, our differential oracle)
+                // prints `%q` of the struct; newer engines print `%+v`.
                 let msg = format!(
-                    "HEALTHCHECK &{{Test:[{}] Interval:{} Timeout:{} StartPeriod:{} StartInterval:{} Retries:{}}}",
-                    h.test.join(" "),
-                    format_go_duration(h.interval),
-                    format_go_duration(h.timeout),
-                    format_go_duration(h.start_period),
-                    format_go_duration(h.start_interval),
-                    h.retries
+                    "HEALTHCHECK &{{{} {} {} {} {}}}",
+                    go_quote_list(&h.test),
+                    go_quote(&format_go_duration(h.interval)),
+                    go_quote(&format_go_duration(h.timeout)),
+                    go_quote(&format_go_duration(h.start_period)),
+                    go_quote_rune(h.retries)
                 );
                 self.config.healthcheck = Some(h.to_json());
                 Step::Commit {
@@ -767,7 +768,7 @@ mod tests {
         );
         assert_eq!(
             created_by(&steps[0]),
-            "/bin/sh -c #(nop)  HEALTHCHECK &{Test:[CMD-SHELL curl -f http://localhost/] Interval:5m0s Timeout:3s StartPeriod:0s StartInterval:0s Retries:0}"
+            "/bin/sh -c #(nop)  HEALTHCHECK &{[\"CMD-SHELL\" \"curl -f http://localhost/\"] \"5m0s\" \"3s\" \"0s\" '\\x00'}"
         );
         let h = Healthcheck::from_json(st.config.healthcheck.as_ref().unwrap());
         assert_eq!(h.interval, 300_000_000_000);

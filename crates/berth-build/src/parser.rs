@@ -766,6 +766,28 @@ pub fn go_quote(s: &str) -> String {
     out
 }
 
+/// Go's `%q` of an integer: a quoted rune literal (`'\x00'`, `'A'`).
+pub fn go_quote_rune(n: i64) -> String {
+    let Some(c) = u32::try_from(n).ok().and_then(char::from_u32) else {
+        return "'\u{fffd}'".into();
+    };
+    let body = match c {
+        '\'' => "\\'".to_string(),
+        '\\' => "\\\\".to_string(),
+        '\n' => "\\n".to_string(),
+        '\t' => "\\t".to_string(),
+        '\r' => "\\r".to_string(),
+        '\x07' => "\\a".to_string(),
+        '\x08' => "\\b".to_string(),
+        '\x0c' => "\\f".to_string(),
+        '\x0b' => "\\v".to_string(),
+        c if (c as u32) < 0x20 || c as u32 == 0x7f => format!("\\x{:02x}", c as u32),
+        c if c.is_control() => format!("\\u{:04x}", c as u32),
+        c => c.to_string(),
+    };
+    format!("'{body}'")
+}
+
 /// Go's `%q` of a `[]string`: `["a" "b"]`.
 pub fn go_quote_list(v: &[String]) -> String {
     let inner: Vec<String> = v.iter().map(|s| go_quote(s)).collect();
@@ -873,5 +895,9 @@ mod tests {
     fn go_quoting() {
         assert_eq!(go_quote_list(&["sh".into()]), "[\"sh\"]");
         assert_eq!(go_quote("a\"b\\\n"), "\"a\\\"b\\\\\\n\"");
+        assert_eq!(go_quote_rune(0), "'\\x00'");
+        assert_eq!(go_quote_rune(3), "'\\x03'");
+        assert_eq!(go_quote_rune(10), "'\\n'");
+        assert_eq!(go_quote_rune(65), "'A'");
     }
 }
