@@ -225,6 +225,14 @@ impl StageState {
                     created_by: self.comment(&msg),
                 }
             }
+            Instruction::BuildLabel(kv) => {
+                let labels = self.config.labels.get_or_insert_with(BTreeMap::new);
+                let msg = format!("LABEL {}={}", kv.key, kv.value);
+                labels.insert(kv.key, kv.value);
+                Step::Commit {
+                    created_by: self.comment(&msg),
+                }
+            }
             Instruction::Onbuild(expr) => {
                 self.config
                     .on_build

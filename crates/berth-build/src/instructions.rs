@@ -151,6 +151,8 @@ pub enum Instruction {
     Env(Vec<KeyValue>),
     Maintainer(String),
     Label(Vec<KeyValue>),
+    /// A `--label` given to the build: like LABEL, but never substituted.
+    BuildLabel(KeyValue),
     Add(AddInstruction),
     Copy(CopyInstruction),
     /// The trigger expression as written (heredoc bodies appended).
@@ -866,7 +868,7 @@ impl Instruction {
         match self {
             Instruction::Env(_) => "ENV",
             Instruction::Maintainer(_) => "MAINTAINER",
-            Instruction::Label(_) => "LABEL",
+            Instruction::Label(_) | Instruction::BuildLabel(_) => "LABEL",
             Instruction::Add(_) => "ADD",
             Instruction::Copy(_) => "COPY",
             Instruction::Onbuild(_) => "ONBUILD",

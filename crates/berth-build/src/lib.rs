@@ -30,6 +30,7 @@ pub mod duration;
 pub mod error;
 pub mod evolve;
 pub mod fnmatch;
+pub mod frontend;
 pub mod ignore;
 pub mod instructions;
 pub mod layer;
