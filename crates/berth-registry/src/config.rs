@@ -355,7 +355,7 @@ impl Config {
         let mut env_keys: BTreeMap<String, String> = BTreeMap::new();
         let mut vars: Vec<(String, String)> = env
             .into_iter()
-            .filter(|(k, _)| k.starts_with("REGISTRY_"))
+            .filter(|(k, _)| k.starts_with("REGISTRY_") && k != "REGISTRY_CONFIGURATION_PATH")
             .collect();
         vars.sort();
         for (name, raw) in vars {

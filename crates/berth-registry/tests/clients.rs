@@ -367,7 +367,26 @@ fn token_flow_with_builtin_token_server_and_scopes() {
         .header("www-authenticate")
         .unwrap_or("")
         .contains("invalid_token"));
-    // 7. skopeo follows the same flow by itself.
+    // 7. The OAuth2 POST variant of the token endpoint.
+    let r = req(
+        "POST",
+        &realm,
+        &[("Content-Type", "application/x-www-form-urlencoded")],
+        Some(b"grant_type=password&username=alice&password=pw-a&service=berth-registry&scope=repository%3Aalice%2Fapp%3Apull&client_id=test"),
+    );
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    let t = r.json()["access_token"]
+        .as_str()
+        .expect("access_token")
+        .to_string();
+    let r = req(
+        "GET",
+        &format!("{base}/v2/alice/app/manifests/v1"),
+        &[("Authorization", &format!("Bearer {t}"))],
+        None,
+    );
+    assert_eq!(r.status, 200, "OAuth token pulls");
+    // 8. skopeo follows the same flow by itself.
     if have("skopeo") {
         let work = tempfile::tempdir().expect("tmp");
         busybox_oci_layout(work.path());

@@ -461,3 +461,44 @@ fn graceful_shutdown_finishes_an_in_flight_upload() {
     );
     assert_eq!(count_blob(&dir.path().join("data"), &d), 1);
 }
+
+#[test]
+fn online_gc_runs_in_the_background() {
+    let s = Berth::start(
+        "  maintenance:\n    gc:\n      enabled: true\n      interval: 200ms\n      graceperiod: 1m\n",
+    );
+    let (m, _) = push_image(&s.base, "keep/me", "v1", b"kept layer", &[]);
+    let orphan = push_blob(&s.base, "old/junk", b"orphaned long ago", &[]);
+    let root = s.data();
+    age(
+        &root.join(format!(
+            "docker/registry/v2/blobs/sha256/{}/{}/data",
+            &orphan[7..9],
+            &orphan[7..]
+        )),
+        7200,
+    );
+    age(
+        &root.join(format!(
+            "docker/registry/v2/repositories/old/junk/_layers/sha256/{}/link",
+            &orphan[7..]
+        )),
+        7200,
+    );
+    let t0 = std::time::Instant::now();
+    while count_blob(&root, &orphan) > 0 && t0.elapsed() < Duration::from_secs(10) {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(
+        count_blob(&root, &orphan),
+        0,
+        "background GC removed the old orphan"
+    );
+    let r = req(
+        "GET",
+        &format!("{}/v2/keep/me/manifests/{m}", s.base),
+        &[],
+        None,
+    );
+    assert_eq!(r.status, 200, "tagged image kept");
+}

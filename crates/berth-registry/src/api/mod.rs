@@ -138,6 +138,15 @@ async fn handle(st: Shared, req: Request) -> Result<Response, ApiError> {
             let body = ts.issue(req.headers(), &query)?;
             return Ok(axum::Json(body).into_response());
         }
+        if path == ts.path && method == Method::POST {
+            let body = axum::body::to_bytes(req.into_body(), 64 << 10)
+                .await
+                .map_err(|e| ApiError::new(Code::SizeInvalid, format!("token form: {e}")))?;
+            let form: Vec<(String, String)> = url::form_urlencoded::parse(&body)
+                .map(|(k, v)| (k.into_owned(), v.into_owned()))
+                .collect();
+            return Ok(axum::Json(ts.issue_oauth(&form)?).into_response());
+        }
     }
     let Some(route) = route::parse(&path) else {
         return Err(

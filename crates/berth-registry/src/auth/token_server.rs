@@ -63,15 +63,44 @@ impl TokenServer {
         let authz = headers
             .get(http::header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok());
-        let account = match authz {
+        let creds = match authz {
             None => None,
-            Some(a) => {
-                let (u, p) = parse_basic(a).ok_or_else(|| {
-                    ApiError::new(
-                        Code::Unauthorized,
-                        "token server accepts Basic credentials only",
-                    )
-                })?;
+            Some(a) => Some(parse_basic(a).ok_or_else(|| {
+                ApiError::new(
+                    Code::Unauthorized,
+                    "token server accepts Basic credentials only",
+                )
+            })?),
+        };
+        self.issue_with(creds, query)
+    }
+
+    /// The OAuth2 variant (`POST` form with `grant_type=password`, distribution's
+    /// `oauth.md`); the form's `scope` is space-separated like the query's.
+    pub fn issue_oauth(&self, form: &[(String, String)]) -> Result<serde_json::Value, ApiError> {
+        let get = |k: &str| form.iter().find(|(x, _)| x == k).map(|(_, v)| v.clone());
+        if get("grant_type").as_deref() != Some("password") {
+            return Err(ApiError::new(
+                Code::Unsupported,
+                "only grant_type=password is supported (no refresh tokens are issued)",
+            )
+            .status(http::StatusCode::BAD_REQUEST));
+        }
+        let creds = match (get("username"), get("password")) {
+            (Some(u), Some(p)) => Some((u, p)),
+            _ => None,
+        };
+        self.issue_with(creds, form)
+    }
+
+    fn issue_with(
+        &self,
+        creds: Option<(String, String)>,
+        query: &[(String, String)],
+    ) -> Result<serde_json::Value, ApiError> {
+        let account = match creds {
+            None => None,
+            Some((u, p)) => {
                 if !self.users.verify(&u, &p) {
                     return Err(
                         ApiError::new(Code::Unauthorized, "invalid username or password").header(

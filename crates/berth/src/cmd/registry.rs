@@ -16,7 +16,8 @@ pub struct RegistryArgs {
 pub enum RegistryCommand {
     /// Serve the registry API (distribution-compatible config file and REGISTRY_* env).
     Serve {
-        /// distribution (`registry:2`) YAML configuration; defaults apply when omitted.
+        /// distribution (`registry:2`) YAML configuration; else $REGISTRY_CONFIGURATION_PATH;
+        /// else the defaults (listen on :5000, store in /var/lib/registry).
         config: Option<PathBuf>,
     },
     /// Delete blobs no manifest references (safe while the registry is serving).
@@ -54,6 +55,8 @@ pub fn run(args: RegistryArgs) -> anyhow::Result<i32> {
     init_logging();
     match args.command {
         RegistryCommand::Serve { config } => {
+            let config = config
+                .or_else(|| std::env::var_os("REGISTRY_CONFIGURATION_PATH").map(PathBuf::from));
             let cfg = berth_registry::Config::load(config.as_deref(), std::env::vars())?;
             let rt = tokio::runtime::Builder::new_multi_thread()
                 .enable_all()
