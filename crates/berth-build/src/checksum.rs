@@ -36,6 +36,31 @@ pub fn typeflag(ft: &fs::FileType) -> u8 {
     }
 }
 
+/// How header fields are filled, which differs by where the source lives.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum HashStyle {
+    /// Build-context files: what the uploaded tar carries (permission bits only,
+    /// no user/group names) — every engine version agrees.
+    #[default]
+    Context,
+    /// `COPY --from` files, read from an image rootfs: Docker 20.10 (the engine
+    /// Debian ships) fills Go's file-type bits into the mode and looks the uid/gid up
+    /// in the *host's* passwd/group for uname/gname.
+    ImageSource,
+}
+
+fn host_name(file: &str, id: u32) -> String {
+    fs::read_to_string(file)
+        .ok()
+        .and_then(|c| {
+            c.lines().find_map(|l| {
+                let f: Vec<&str> = l.split(':').collect();
+                (f.len() > 2 && f[2].parse::<u32>().ok() == Some(id)).then(|| f[0].to_string())
+            })
+        })
+        .unwrap_or_default()
+}
+
 /// The fields that make up a tarsum-v1 header.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct HeaderFields {
@@ -49,6 +74,8 @@ pub struct HeaderFields {
     pub linkname: String,
     pub devmajor: u32,
     pub devminor: u32,
+    pub uname: String,
+    pub gname: String,
     /// Sorted by name.
     pub xattrs: Vec<(String, Vec<u8>)>,
 }
@@ -56,6 +83,11 @@ pub struct HeaderFields {
 impl HeaderFields {
     /// Reads the fields of `full`, naming it `name` (directories get a trailing `/`).
     pub fn from_path(full: &Path, name: &str) -> io::Result<HeaderFields> {
+        Self::from_path_with(full, name, HashStyle::Context)
+    }
+
+    /// Like [`HeaderFields::from_path`] with an explicit [`HashStyle`].
+    pub fn from_path_with(full: &Path, name: &str, style: HashStyle) -> io::Result<HeaderFields> {
         let meta = fs::symlink_metadata(full)?;
         let ft = meta.file_type();
         let linkname = if ft.is_symlink() {
@@ -88,9 +120,26 @@ impl HeaderFields {
         if ft.is_dir() && !name.ends_with('/') {
             name.push('/');
         }
+        let mut mode = meta.mode() & 0o7777;
+        let (mut uname, mut gname) = (String::new(), String::new());
+        if style == HashStyle::ImageSource {
+            mode |= match typeflag(&ft) {
+                b'0' => 0o100000,
+                b'5' => 0o040000,
+                b'2' => 0o120000,
+                b'3' => 0o020000,
+                b'4' => 0o060000,
+                b'6' => 0o010000,
+                _ => 0,
+            };
+            uname = host_name("/etc/passwd", meta.uid());
+            gname = host_name("/etc/group", meta.gid());
+        }
         Ok(HeaderFields {
             name,
-            mode: meta.mode() & 0o7777,
+            uname,
+            gname,
+            mode,
             uid: meta.uid(),
             gid: meta.gid(),
             size: if ft.is_file() { meta.len() } else { 0 },
@@ -112,8 +161,8 @@ impl HeaderFields {
             ("size", self.size.to_string()),
             ("typeflag", (self.typeflag as char).to_string()),
             ("linkname", self.linkname.clone()),
-            ("uname", String::new()),
-            ("gname", String::new()),
+            ("uname", self.uname.clone()),
+            ("gname", self.gname.clone()),
             ("devmajor", self.devmajor.to_string()),
             ("devminor", self.devminor.to_string()),
         ];
@@ -130,7 +179,12 @@ impl HeaderFields {
 
 /// The tarsum-v1 hash (hex) of one file-system entry under a root, named `name`.
 pub fn file_hash(full: &Path, name: &str) -> io::Result<String> {
-    let fields = HeaderFields::from_path(full, name)?;
+    file_hash_with(full, name, HashStyle::Context)
+}
+
+/// [`file_hash`] with an explicit [`HashStyle`].
+pub fn file_hash_with(full: &Path, name: &str, style: HashStyle) -> io::Result<String> {
+    let fields = HeaderFields::from_path_with(full, name, style)?;
     let mut h = Sha256::new();
     fields.write_v1(&mut h);
     if fields.typeflag == b'0' && fields.size > 0 {
@@ -171,6 +225,11 @@ pub fn hash_string_slice(prefix: &str, items: &[String]) -> String {
 
 /// The `dir:` hash of the directory `root/rel` (itself and every descendant).
 pub fn dir_hash(root: &Path, rel: &str) -> io::Result<String> {
+    dir_hash_with(root, rel, HashStyle::Context)
+}
+
+/// [`dir_hash`] with an explicit [`HashStyle`].
+pub fn dir_hash_with(root: &Path, rel: &str, style: HashStyle) -> io::Result<String> {
     let mut hashes = Vec::new();
     let start = root.join(rel);
     let rel = rel.trim_end_matches('/');
@@ -179,7 +238,7 @@ pub fn dir_hash(root: &Path, rel: &str) -> io::Result<String> {
     while let Some((full, name)) = stack.pop() {
         // The context root itself is not part of a `.` source's hash.
         if !name.is_empty() {
-            hashes.push(file_hash(&full, &name)?);
+            hashes.push(file_hash_with(&full, &name, style)?);
         }
         let meta = fs::symlink_metadata(&full)?;
         if meta.is_dir() {

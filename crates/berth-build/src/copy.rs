@@ -258,12 +258,18 @@ impl Planner<'_> {
             .map(|p| p.to_string_lossy().into_owned())
             .unwrap_or_default();
         let is_dir = meta.is_dir();
+        let style = if self.req.from_image {
+            checksum::HashStyle::ImageSource
+        } else {
+            checksum::HashStyle::Context
+        };
         let hash = if is_dir {
-            checksum::dir_hash(root, &resolved_rel).map_err(|e| io_err(&full, e))?
+            checksum::dir_hash_with(root, &resolved_rel, style).map_err(|e| io_err(&full, e))?
         } else {
             format!(
                 "file:{}",
-                checksum::file_hash(&full, &resolved_rel).map_err(|e| io_err(&full, e))?
+                checksum::file_hash_with(&full, &resolved_rel, style)
+                    .map_err(|e| io_err(&full, e))?
             )
         };
         out.push(Info::Local {

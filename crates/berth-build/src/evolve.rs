@@ -87,8 +87,9 @@ impl CopyStep {
     /// The legacy builder's history line once the source hash (see
     /// [`crate::checksum`]) is known: `/bin/sh -c #(nop) COPY file:… in /dst `.
     pub fn created_by(&self, src_hash: &str) -> String {
+        // Docker 20.10 writes no space after the chown (newer engines do).
         let chown = match &self.chown {
-            Some(c) => format!("--chown={c} "),
+            Some(c) => format!("--chown={c}"),
             None => String::new(),
         };
         format!(
