@@ -224,8 +224,10 @@ mod tests {
 
     #[test]
     fn target_errors_are_reported() {
-        let mut opts = BuildOptions::default();
-        opts.target = Some("nope".into());
+        let opts = BuildOptions {
+            target: Some("nope".into()),
+            ..Default::default()
+        };
         let e = BuildPlan::new("Dockerfile", "FROM scratch\n", &opts).unwrap_err();
         assert_eq!(e.message, "target stage \"nope\" could not be found");
         let e = BuildPlan::new("Dockerfile", "ARG X\n", &BuildOptions::default()).unwrap_err();

@@ -314,9 +314,8 @@ pub fn parse(file: &str, text: &str) -> Result<Dockerfile, ParseError> {
                 attached.push(doc);
             }
             end_line = idx;
-            match node.sub.as_mut() {
-                Some(sub) => sub.heredocs = attached.clone(),
-                None => {}
+            if let Some(sub) = node.sub.as_mut() {
+                sub.heredocs = attached.clone();
             }
             node.heredocs = attached;
         }
@@ -384,20 +383,16 @@ pub fn node_from_line(line: &str, escape: char) -> Result<Node, String> {
             node.args = args;
             node.json = json;
         }
-        "maintainer" | "stopsignal" | "user" | "workdir" => {
-            if !rest.is_empty() {
-                node.args = vec![rest.clone()];
-            }
+        "maintainer" | "stopsignal" | "user" | "workdir" if !rest.is_empty() => {
+            node.args = vec![rest.clone()];
         }
-        "onbuild" => {
-            if !rest.is_empty() {
-                let child = node_from_line(&rest, escape)?;
-                let mut args = vec![child.instruction.clone()];
-                args.extend(child.args.iter().cloned());
-                node.args = args;
-                node.json = child.json;
-                node.sub = Some(Box::new(child));
-            }
+        "onbuild" if !rest.is_empty() => {
+            let child = node_from_line(&rest, escape)?;
+            let mut args = vec![child.instruction.clone()];
+            args.extend(child.args.iter().cloned());
+            node.args = args;
+            node.json = child.json;
+            node.sub = Some(Box::new(child));
         }
         _ => {}
     }

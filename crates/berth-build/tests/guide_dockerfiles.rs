@@ -203,8 +203,10 @@ fn guide_multistage_builder_pattern() {
         r.cmdline.args[0],
         "apt update &&     apt install --no-install-recommends -y     build-essential python3 &&     apt clean && rm -rf /var/lib/apt/lists/*"
     );
-    let mut opts = BuildOptions::default();
-    opts.target = Some("builder".into());
+    let opts = BuildOptions {
+        target: Some("builder".into()),
+        ..Default::default()
+    };
     let plan = BuildPlan::new("Dockerfile", &fixed, &opts).unwrap();
     assert_eq!(plan.waves, vec![vec![0]]);
 }
