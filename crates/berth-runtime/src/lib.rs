@@ -21,6 +21,7 @@ pub mod shim;
 pub mod spec;
 pub mod status;
 
+pub use client::{ExecOptions, ShimClient, ShimState, SpawnOptions, StdioStream, StreamEvent};
 pub use config::ContainerSpec;
 pub use error::{RuntimeError, SpecError};
 pub use status::ExitRecord;

@@ -53,8 +53,12 @@ pub fn build(c: &ContainerSpec, rootfs: &Path, host: &HostInfo) -> Result<Spec, 
         "cwd": if c.cwd.is_empty() { "/" } else { c.cwd.as_str() },
         "capabilities": {"bounding": caps, "effective": caps, "permitted": caps},
         "rlimits": [{"type": "RLIMIT_NOFILE", "hard": nofile, "soft": nofile}],
-        "noNewPrivileges": c.security.no_new_privileges,
     });
+    // Only set when true: libcontainer 0.7 loads seccomp after dropping capabilities whenever
+    // the field is present (even `false`), which then fails without CAP_SYS_ADMIN.
+    if c.security.no_new_privileges {
+        process["noNewPrivileges"] = json!(true);
+    }
     if !c.user.additional_gids.is_empty() {
         process["user"]["additionalGids"] = json!(c.user.additional_gids);
     }

@@ -491,7 +491,9 @@ pub fn docker_default(caps: &[String]) -> Value {
     if !has("CAP_SYS_ADMIN") {
         syscalls.push(json!({
             "names": ["clone"], "action": "SCMP_ACT_ALLOW",
-            "args": [{"index": 0, "value": CLONE_NS_FLAGS, "valueTwo": 0, "op": "SCMP_CMP_MASKED_EQ"}]
+            // libcontainer 0.7 reads SCMP_CMP_MASKED_EQ as (arg & valueTwo) == value, the
+            // reverse of runc's (arg & value) == valueTwo; written for libcontainer.
+            "args": [{"index": 0, "value": 0, "valueTwo": CLONE_NS_FLAGS, "op": "SCMP_CMP_MASKED_EQ"}]
         }));
         syscalls.push(json!({"names": ["clone3"], "action": "SCMP_ACT_ERRNO", "errnoRet": ENOSYS}));
     }
