@@ -114,7 +114,7 @@ impl TestEnv {
         let dir = self.root.join("containers").join(&id);
         let bundle = dir.join("bundle");
         let state = self.root.join("state").join(&id);
-        let etc = write_etc_files(&dir, &id[..12.min(id.len())], None, &[]).expect("etc files");
+        let etc = write_etc_files(&dir, short(&id), None, &[]).expect("etc files");
         let mut spec = ContainerSpec {
             id: id.clone(),
             rootfs: RootfsSpec::Overlay {
@@ -246,4 +246,9 @@ pub async fn run_collect(
         rec.exit_code,
         p,
     )
+}
+
+/// The hostname Docker derives from an ID: its first 12 characters.
+pub fn short(id: &str) -> &str {
+    &id[..12.min(id.len())]
 }
