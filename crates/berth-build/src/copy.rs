@@ -147,12 +147,15 @@ pub enum PlanItem {
         archive: PathBuf,
         target_dir: String,
     },
-    /// ADD of a URL: download to `target` with mode 0600 and the step's owner.
+    /// ADD of a URL: download to `target` with mode 0600 and the step's owner, then
+    /// call [`CopyPlan::resolve_download`].
     Download {
         url: String,
         target: String,
         uid: u32,
         gid: u32,
+        /// Index of this source in [`CopyPlan::source_hashes`].
+        source: usize,
     },
 }
 
@@ -162,6 +165,94 @@ pub struct CopyPlan {
     pub items: Vec<PlanItem>,
     /// The legacy source hash (`file:…`, `dir:…`, `multi:…`) for history and cache.
     pub src_hash: String,
+    /// Per-source hashes (`url:…` placeholders until downloads are resolved).
+    pub source_hashes: Vec<String>,
+}
+
+impl CopyPlan {
+    /// URLs still to download.
+    pub fn downloads(&self) -> Vec<String> {
+        self.items
+            .iter()
+            .filter_map(|i| match i {
+                PlanItem::Download { url, .. } => Some(url.clone()),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// Replaces the download of `url` by the file fetched to `local`, and updates the
+    /// source hash as Docker does (tarsum of the file named by its download name,
+    /// mode 0600, owner 0:0; mtime never counts).
+    pub fn resolve_download(&mut self, url: &str, local: &Path) -> Result<(), CopyError> {
+        let Some(pos) = self
+            .items
+            .iter()
+            .position(|i| matches!(i, PlanItem::Download { url: u, .. } if u == url))
+        else {
+            return Err(io_err(
+                url,
+                io::Error::other("no such download in the plan"),
+            ));
+        };
+        let PlanItem::Download {
+            target,
+            uid,
+            gid,
+            source,
+            ..
+        } = self.items[pos].clone()
+        else {
+            return Ok(());
+        };
+        let meta = fs::metadata(local).map_err(|e| io_err(local, e))?;
+        let name = match url_file_name(url) {
+            n if n.is_empty() => "__unnamed__".to_string(),
+            n => n,
+        };
+        let mut fields = checksum::HeaderFields {
+            name,
+            mode: 0o600,
+            size: meta.len(),
+            typeflag: b'0',
+            ..Default::default()
+        };
+        fields.xattrs.clear();
+        let mut h = <sha2::Sha256 as sha2::Digest>::new();
+        fields.write_v1(&mut h);
+        let mut f = fs::File::open(local).map_err(|e| io_err(local, e))?;
+        let mut w = HashWriter(&mut h);
+        io::copy(&mut f, &mut w).map_err(|e| io_err(local, e))?;
+        let hash = format!("file:{}", hex::encode(sha2::Digest::finalize(h)));
+        if let Some(slot) = self.source_hashes.get_mut(source) {
+            *slot = hash;
+        }
+        self.src_hash = checksum::combine_source_hashes(&self.source_hashes);
+        self.items[pos] = PlanItem::Entry(PlacedEntry {
+            target,
+            kind: EntryKind::File,
+            data: EntryData::Path(local.to_path_buf()),
+            mode: 0o600,
+            uid,
+            gid,
+            size: meta.len(),
+            mtime: meta.mtime(),
+            xattrs: Vec::new(),
+        });
+        Ok(())
+    }
+}
+
+struct HashWriter<'a>(&'a mut sha2::Sha256);
+
+impl io::Write for HashWriter<'_> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        sha2::Digest::update(self.0, buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
 }
 
 enum Info {
@@ -175,6 +266,7 @@ enum Info {
     Url {
         url: String,
         file_name: String,
+        index: usize,
     },
     Data {
         name: String,
@@ -450,7 +542,11 @@ impl Planner<'_> {
                 let e = self.entry_from(&full, target)?;
                 self.items.push(PlanItem::Entry(e));
             }
-            Info::Url { url, file_name } => {
+            Info::Url {
+                url,
+                file_name,
+                index,
+            } => {
                 let name = if file_name.is_empty() {
                     "__unnamed__".to_string()
                 } else {
@@ -467,6 +563,7 @@ impl Planner<'_> {
                     target,
                     uid: identity.0,
                     gid: identity.1,
+                    source: index,
                 });
             }
             Info::Data { name, data, .. } => {
@@ -544,6 +641,7 @@ pub fn plan_copy(req: &CopyRequest<'_>, probe: &dyn DestProbe) -> Result<CopyPla
             infos.push(Info::Url {
                 url: src.clone(),
                 file_name,
+                index: infos.len(),
             });
             continue;
         }
@@ -574,6 +672,7 @@ pub fn plan_copy(req: &CopyRequest<'_>, probe: &dyn DestProbe) -> Result<CopyPla
     Ok(CopyPlan {
         items: planner.items,
         src_hash,
+        source_hashes: hashes,
     })
 }
 

@@ -271,7 +271,20 @@ fn simulate(ctx_dir: &Path, opts: &BuildOptions) -> Simulated {
                             chmod: None,
                             allow_decompress: c.allow_decompress,
                         };
-                        let p = plan_copy(&req, &Probe(&rootfs)).unwrap_or_else(|e| panic!("{e}"));
+                        let mut p =
+                            plan_copy(&req, &Probe(&rootfs)).unwrap_or_else(|e| panic!("{e}"));
+                        for url in p.downloads() {
+                            let dl = tempfile::tempdir().unwrap();
+                            let local = dl.path().join("download");
+                            let ok = Command::new("curl")
+                                .args(["-sSf", "-o", local.to_str().unwrap(), &url])
+                                .status()
+                                .unwrap()
+                                .success();
+                            assert!(ok, "download {url}");
+                            p.resolve_download(&url, &local).unwrap();
+                            dirs.push(dl);
+                        }
                         apply_plan(&p, &rootfs).unwrap();
                         layers += 1;
                         history.push((c.created_by(&p.src_hash), false));

@@ -1,0 +1,80 @@
+//! Times berth-build's share of a `COPY . /data` build over a context directory:
+//! client-side context tar (with .dockerignore), daemon-side open, COPY planning with
+//! tarsum source hashing, and (cold only) writing the layer tar to disk.
+//! Usage: `context_bench CONTEXT_DIR WORK_DIR` — prints `cold_ms` and `cached_ms`.
+
+use berth_build::context::{open_context, tar_context_dir};
+use berth_build::copy::{plan_copy, CopyRequest, EmptyDest};
+use berth_build::frontend::{BuildOptions, BuildPlan};
+use berth_build::layer::copy_layer_tar;
+use std::path::Path;
+use std::time::Instant;
+
+fn run(ctx: &Path, work: &Path, write_layer: bool) -> Result<(), Box<dyn std::error::Error>> {
+    let _ = std::fs::remove_dir_all(work);
+    std::fs::create_dir_all(work)?;
+    let ctx_tar = work.join("context.tar");
+    let t = Instant::now();
+    tar_context_dir(
+        ctx,
+        "Dockerfile",
+        std::io::BufWriter::new(std::fs::File::create(&ctx_tar)?),
+    )?;
+    eprintln!("  tar {:?}", t.elapsed());
+    let t = Instant::now();
+    let opened = open_context(std::fs::File::open(&ctx_tar)?, None, &work.join("ctx"))?;
+    eprintln!("  open {:?}", t.elapsed());
+    let t = Instant::now();
+    let plan = BuildPlan::new("Dockerfile", &opened.dockerfile, &BuildOptions::default())?;
+    let (mut st, _) = plan.begin_stage(plan.target, None);
+    for c in &plan.dockerfile.stages[plan.target].commands {
+        if let berth_build::evolve::Step::Copy(cp) = st.dispatch(c)? {
+            let req = CopyRequest {
+                keyword: cp.keyword,
+                sources: &cp.sources,
+                contents: &cp.contents,
+                dest: &cp.dest,
+                root: &opened.root,
+                from_image: false,
+                owner: None,
+                chmod: None,
+                allow_decompress: cp.allow_decompress,
+            };
+            let p = plan_copy(&req, &EmptyDest)?;
+            eprintln!("  plan {:?}", t.elapsed());
+            let key = berth_build::checksum::step_cache_key(
+                "sha256:scratch",
+                &st.config,
+                &cp.created_by(&p.src_hash),
+                &p.src_hash,
+            );
+            if write_layer {
+                let f = std::io::BufWriter::new(std::fs::File::create(work.join("layer.tar"))?);
+                let (mut w, info) = copy_layer_tar(&p, f)?;
+                std::io::Write::flush(&mut w)?;
+                w.get_ref().sync_all()?;
+                eprintln!(
+                    "layer {} ({} bytes, {} entries), cache key {key}",
+                    info.diff_id, info.size, info.entries
+                );
+            }
+        }
+    }
+    Ok(())
+}
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let args: Vec<String> = std::env::args().collect();
+    if args.len() != 3 {
+        eprintln!("usage: context_bench CONTEXT_DIR WORK_DIR");
+        std::process::exit(2);
+    }
+    let (ctx, work) = (Path::new(&args[1]), Path::new(&args[2]));
+    let t = Instant::now();
+    run(ctx, work, true)?;
+    println!("cold_ms {}", t.elapsed().as_millis());
+    let t = Instant::now();
+    run(ctx, work, false)?;
+    println!("cached_ms {}", t.elapsed().as_millis());
+    Ok(())
+}
