@@ -33,6 +33,7 @@ impl Engine {
     /// `POST /images/load`. Returns the messages Docker prints
     /// (`Loaded image: busybox:latest`).
     pub fn image_load(&self, body: impl Read) -> Result<Vec<String>> {
+        let started = std::time::Instant::now();
         let content = self.store.content();
         let mut small: HashMap<String, Vec<u8>> = HashMap::new();
         let mut blobs: HashMap<String, Ingested> = HashMap::new();
@@ -113,6 +114,7 @@ impl Engine {
             p
         };
 
+        tracing::debug!(elapsed = ?started.elapsed(), "load: archive read and layers staged");
         // Find the images.
         let mut found: Vec<Found> = Vec::new();
         let mut layer_paths: Vec<(String, Digest)> = Vec::new();
@@ -275,6 +277,7 @@ impl Engine {
                 messages.push(format!("Loaded image: {}", t.familiar()));
             }
         }
+        tracing::debug!(elapsed = ?started.elapsed(), "load: committed");
         Ok(messages)
     }
 

@@ -365,7 +365,9 @@ impl Store {
         }
 
         // 1. make everything durable, 2. rename into place, 3. record.
+        let t = std::time::Instant::now();
         content::sync_filesystem(&self.root)?;
+        tracing::debug!(elapsed = ?t.elapsed(), "commit: filesystem synced");
         if let Some(t) = &config_temp {
             self.content.commit_temp(&t.path, &id)?;
         } else if !self.content.exists(&id) {
