@@ -5,7 +5,7 @@
 
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Write};
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::fd::AsRawFd;
 use std::path::Path;
 
 use nix::fcntl::OFlag;
@@ -102,7 +102,7 @@ pub fn detach(state_dir: &Path) -> Result<Role, RuntimeError> {
             let _ = std::env::set_current_dir("/");
             redirect_stdio(state_dir)?;
             Ok(Role::Shim(Reporter {
-                out: Some(File::from(OwnedFd::from(w))),
+                out: Some(File::from(w)),
             }))
         }
     }

@@ -765,7 +765,7 @@ impl Server {
                         ..Response::ok()
                     }
                 }
-                Err(r) => r,
+                Err(r) => *r,
             },
             Request::Pause => self.freeze(true),
             Request::Resume => self.freeze(false),
@@ -828,17 +828,17 @@ impl Server {
         }
     }
 
-    fn exec(&mut self, req: &ExecRequest) -> Result<i32, Response> {
+    fn exec(&mut self, req: &ExecRequest) -> Result<i32, Box<Response>> {
         if self.status != Status::Running || self.init.exit.is_some() {
             let what = if self.status == Status::Paused {
                 "paused"
             } else {
                 "not running"
             };
-            return Err(Response::err(
+            return Err(Box::new(Response::err(
                 format!("container {} is {what}", self.id),
                 125,
-            ));
+            )));
         }
         self.exec_seq += 1;
         let params = ExecParams {
@@ -855,7 +855,7 @@ impl Server {
                 self.execs.insert(pid, (p, None));
                 Ok(pid)
             }
-            Err(e) => Err(Response::err(e.message, e.exit_code)),
+            Err(e) => Err(Box::new(Response::err(e.message, e.exit_code))),
         }
     }
 
