@@ -36,5 +36,5 @@ run() {
 }
 
 run "archive file" "$BERTH" analyze --ci --ci-config "$WORK/rules.yaml" "$IMG"
-run "stream on stdin" sh -c "\"$BERTH\" analyze --ci --ci-config \"$WORK/rules.yaml\" - < \"$IMG\""
+run "stream through a pipe" sh -c "cat \"$IMG\" | \"$BERTH\" analyze --ci --ci-config \"$WORK/rules.yaml\" -"
 echo "anchor: dive — not installable here; target from issue 8: < 2 s (0:02.00) on this 2-core machine"

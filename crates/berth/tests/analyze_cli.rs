@@ -379,3 +379,70 @@ fn image_from_a_real_dockerd() {
     assert_ne!(o.status.code(), Some(0));
     assert!(text(&o).contains("no/such:image"), "{}", text(&o));
 }
+
+/// Kills a `berth daemon` started by a test.
+struct Daemon(std::process::Child, PathBuf);
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = Command::new("kill").arg(self.0.id().to_string()).status();
+        let _ = self.0.wait();
+        let _ = std::fs::remove_dir_all(&self.1);
+    }
+}
+
+#[test]
+fn image_from_berth_daemon_after_load() {
+    let dir = tmpdir("berthd");
+    let host = format!("unix://{}", dir.join("b.sock").display());
+    let child = Command::new(BERTH)
+        .args([
+            "daemon",
+            "-H",
+            &host,
+            "--data-root",
+            dir.join("root").to_str().unwrap(),
+        ])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::fs::File::create(dir.join("log")).unwrap())
+        .spawn()
+        .unwrap();
+    let _d = Daemon(child, dir.clone());
+    let img = archive(&dir, true);
+    let start = Instant::now();
+    loop {
+        let o = Command::new(BERTH)
+            .args(["-H", &host, "load", "-i", img.to_str().unwrap()])
+            .output()
+            .unwrap();
+        if o.status.success() {
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "berth daemon/load failed: {}",
+            text(&o)
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    // By -H, and by BERTH_HOST with the source guessed from a non-path name.
+    let o = berth(
+        &["--report", "--source", "berth", "-H", &host, "test/waste:1"],
+        &dir,
+        &[],
+    );
+    let t = text(&o);
+    assert_eq!(o.status.code(), Some(0), "{t}");
+    assert!(
+        t.contains(&format!("{WASTED} bytes")) && t.contains(&format!("{CORRECTED_WASTED} bytes")),
+        "{t}"
+    );
+    let o = berth(
+        &["--report", "test/waste:1"],
+        &dir,
+        &[("BERTH_HOST", &host)],
+    );
+    let t = text(&o);
+    assert_eq!(o.status.code(), Some(0), "{t}");
+    assert!(t.contains("RUN regenerate"), "{t}");
+}

@@ -19,7 +19,7 @@ use std::fs::File;
 use std::io::{Cursor, Read};
 use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 /// Largest metadata file we keep in memory.
 const MAX_JSON: u64 = 64 << 20;
@@ -140,10 +140,8 @@ pub(crate) fn parse_parallel<T: Sync>(
         .min(jobs.len())
         .max(1);
     let next = AtomicUsize::new(0);
-    let mut results: Vec<Option<Result<ParsedLayer>>> = (0..jobs.len()).map(|_| None).collect();
-    let slots: Vec<std::sync::Mutex<Option<Result<ParsedLayer>>>> = (0..jobs.len())
-        .map(|_| std::sync::Mutex::new(None))
-        .collect();
+    let slots: Vec<Mutex<Option<Result<ParsedLayer>>>> =
+        (0..jobs.len()).map(|_| Mutex::new(None)).collect();
     std::thread::scope(|s| {
         for _ in 0..threads {
             s.spawn(|| loop {
@@ -156,12 +154,14 @@ pub(crate) fn parse_parallel<T: Sync>(
             });
         }
     });
-    for (i, slot) in slots.into_iter().enumerate() {
-        results[i] = slot.into_inner().ok().flatten();
-    }
-    results
+    slots
         .into_iter()
-        .map(|r| r.unwrap_or_else(|| Err(AnalyzeError::meta("layer", "worker thread failed"))))
+        .map(|slot| {
+            slot.into_inner()
+                .ok()
+                .flatten()
+                .unwrap_or_else(|| Err(AnalyzeError::meta("layer", "worker thread failed")))
+        })
         .collect()
 }
 

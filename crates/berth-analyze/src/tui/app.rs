@@ -1,7 +1,7 @@
 //! TUI state and key handling, separate from drawing so it can be unit-tested.
 //!
 //! Keys follow dive's defaults: Tab switches pane, ↑/↓ or k/j move, PgUp/PgDn page,
-//! Space collapses/expands a directory, Ctrl+F (or /) edits the path filter, Ctrl+A /
+//! Space collapses/expands a directory (Ctrl+Space all of them), Ctrl+F (or /) edits the path filter, Ctrl+A /
 //! Ctrl+R / Ctrl+M / Ctrl+U toggle added / removed / modified / unmodified files,
 //! Ctrl+L switches between this layer's changes and the aggregated tree, q / Ctrl+C quit.
 
@@ -138,6 +138,7 @@ impl<'a> App<'a> {
             (KeyCode::Home, _) => self.move_cursor(-(isize::MAX / 2)),
             (KeyCode::End, _) => self.move_cursor(isize::MAX / 2),
             (KeyCode::Char(' '), false) if self.pane == Pane::Tree => self.toggle_collapse(),
+            (KeyCode::Char(' '), true) | (KeyCode::Null, _) => self.toggle_collapse_all(),
             (KeyCode::Char('f'), true) | (KeyCode::Char('/'), false) => {
                 self.editing_filter = true;
             }
@@ -160,6 +161,23 @@ impl<'a> App<'a> {
     fn toggle(&mut self, f: impl Fn(&mut Hidden) -> &mut bool) {
         let b = f(&mut self.hidden);
         *b = !*b;
+        self.refresh_rows();
+    }
+
+    /// Ctrl+Space: collapse every directory, or expand all if any is collapsed.
+    fn toggle_collapse_all(&mut self) {
+        if self.collapsed.is_empty() {
+            self.collapsed = self
+                .tree
+                .nodes
+                .iter()
+                .skip(1)
+                .filter(|n| !n.children.is_empty())
+                .map(|n| n.path.clone())
+                .collect();
+        } else {
+            self.collapsed.clear();
+        }
         self.refresh_rows();
     }
 
@@ -213,5 +231,22 @@ mod tests {
         assert_eq!(app.mode, TreeMode::LayerOnly);
         app.on_key(key(KeyCode::Char('q'), KeyModifiers::NONE));
         assert!(app.quit);
+    }
+
+    #[test]
+    fn ctrl_space_collapses_and_expands_all() {
+        let img = image(&[&[
+            T::Dir("a"),
+            T::File("a/x", 1),
+            T::Dir("b"),
+            T::File("b/y", 1),
+        ]]);
+        let an = analyze(&img);
+        let mut app = App::new(&img, &an);
+        assert_eq!(app.rows.len(), 4);
+        app.on_key(key(KeyCode::Char(' '), KeyModifiers::CONTROL));
+        assert_eq!(app.rows.len(), 2);
+        app.on_key(key(KeyCode::Char(' '), KeyModifiers::CONTROL));
+        assert_eq!(app.rows.len(), 4);
     }
 }
