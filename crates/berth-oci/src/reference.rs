@@ -365,10 +365,7 @@ mod tests {
             Reference::parse_normalized(&"a".repeat(64)),
             Err(ReferenceError::HexName(_))
         ));
-        assert!(
-            Reference::parse_normalized(&"a/".repeat(200).trim_end_matches('/').to_string())
-                .is_err()
-        );
+        assert!(Reference::parse_normalized("a/".repeat(200).trim_end_matches('/')).is_err());
     }
 
     #[test]

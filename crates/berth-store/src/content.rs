@@ -62,7 +62,7 @@ impl ContentStore {
             f.sync_all().map_err(|e| StoreError::io(&tmp, e))?;
         }
         self.commit_temp(&tmp, &d)?;
-        sync_dir(&self.path(&d).parent().unwrap_or(&self.blobs).to_path_buf())?;
+        sync_dir(self.path(&d).parent().unwrap_or(&self.blobs))?;
         Ok(d)
     }
 

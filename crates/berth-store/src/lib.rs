@@ -245,7 +245,7 @@ impl Store {
                 return self
                     .images()?
                     .into_iter()
-                    .find(|i| i.repo_digests.iter().any(|x| *x == want) || i.id == *dig)
+                    .find(|i| i.repo_digests.contains(&want) || i.id == *dig)
                     .ok_or_else(no_such);
             }
             let r = r.with_default_tag();
@@ -263,7 +263,7 @@ impl Store {
                 .filter(|i| i.id.hex().starts_with(hexpart))
                 .collect();
             if matches.len() == 1 {
-                return Ok(matches.into_iter().next().ok_or_else(no_such)?);
+                return matches.into_iter().next().ok_or_else(no_such);
             }
         }
         Err(no_such())

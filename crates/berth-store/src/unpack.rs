@@ -93,7 +93,7 @@ pub fn unpack_observed(
         if let Some(hidden) = name.strip_prefix(WHITEOUT_PREFIX) {
             let target = parent.join(hidden);
             remove_any(&target).map_err(wrap)?;
-            mknod(&target, libc::S_IFCHR | 0o000, 0).map_err(wrap)?;
+            mknod(&target, libc::S_IFCHR, 0).map_err(wrap)?;
             continue;
         }
         let dest = parent.join(&file_name);

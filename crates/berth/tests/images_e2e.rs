@@ -350,10 +350,12 @@ fn find_file_data(raw: &[u8], content: &[u8]) -> Option<usize> {
     let mut i = 0;
     while i + 1024 <= raw.len() {
         let block = &raw[i..i + 512];
-        if &block[257..262] == b"ustar" && block[0] != 0 && &block[124..135] == b"00000000001" {
-            if raw[i + 512..].starts_with(content) {
-                return Some(i + 512);
-            }
+        if &block[257..262] == b"ustar"
+            && block[0] != 0
+            && &block[124..135] == b"00000000001"
+            && raw[i + 512..].starts_with(content)
+        {
+            return Some(i + 512);
         }
         i += 512;
     }
