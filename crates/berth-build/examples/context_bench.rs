@@ -1,8 +1,10 @@
 //! Times berth-build's share of a `COPY . /data` build over a context directory:
 //! client-side context tar (with .dockerignore), daemon-side open, COPY planning with
-//! tarsum source hashing, and (cold only) writing the layer tar to disk.
+//! tarsum source hashing (through a persisted [`HashCache`]), and (cold only)
+//! writing the layer tar to disk.
 //! Usage: `context_bench CONTEXT_DIR WORK_DIR` — prints `cold_ms` and `cached_ms`.
 
+use berth_build::checksum::HashCache;
 use berth_build::context::{open_context, tar_context_dir};
 use berth_build::copy::{plan_copy, CopyRequest, EmptyDest};
 use berth_build::frontend::{BuildOptions, BuildPlan};
@@ -10,7 +12,12 @@ use berth_build::layer::copy_layer_tar;
 use std::path::Path;
 use std::time::Instant;
 
-fn run(ctx: &Path, work: &Path, write_layer: bool) -> Result<(), Box<dyn std::error::Error>> {
+fn run(
+    ctx: &Path,
+    work: &Path,
+    write_layer: bool,
+    cache: &HashCache,
+) -> Result<(), Box<dyn std::error::Error>> {
     let _ = std::fs::remove_dir_all(work);
     std::fs::create_dir_all(work)?;
     let ctx_tar = work.join("context.tar");
@@ -39,6 +46,7 @@ fn run(ctx: &Path, work: &Path, write_layer: bool) -> Result<(), Box<dyn std::er
                 owner: None,
                 chmod: None,
                 allow_decompress: cp.allow_decompress,
+                hash_cache: Some(cache),
             };
             let p = plan_copy(&req, &EmptyDest)?;
             eprintln!("  plan {:?}", t.elapsed());
@@ -70,11 +78,18 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         std::process::exit(2);
     }
     let (ctx, work) = (Path::new(&args[1]), Path::new(&args[2]));
+    // The daemon keeps its hash cache across builds (persisted next to the build
+    // cache); the cold build starts with an empty one.
+    let cache_file = work.with_extension("hashcache.json");
+    let _ = std::fs::remove_file(&cache_file);
     let t = Instant::now();
-    run(ctx, work, true)?;
+    let cache = HashCache::load(&cache_file);
+    run(ctx, work, true, &cache)?;
+    cache.save(&cache_file)?;
     println!("cold_ms {}", t.elapsed().as_millis());
     let t = Instant::now();
-    run(ctx, work, false)?;
+    let cache = HashCache::load(&cache_file);
+    run(ctx, work, false, &cache)?;
     println!("cached_ms {}", t.elapsed().as_millis());
     Ok(())
 }

@@ -14,10 +14,12 @@
 
 use berth_oci::RunConfig;
 use sha2::{Digest as _, Sha256};
+use std::collections::HashMap;
 use std::fs;
 use std::io::{self, Read};
 use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::path::Path;
+use std::sync::{Mutex, OnceLock};
 
 /// The tar typeflag of a file type.
 pub fn typeflag(ft: &fs::FileType) -> u8 {
@@ -49,16 +51,124 @@ pub enum HashStyle {
     ImageSource,
 }
 
+fn load_names(file: &str) -> HashMap<u32, String> {
+    let mut m = HashMap::new();
+    if let Ok(c) = fs::read_to_string(file) {
+        for l in c.lines() {
+            let f: Vec<&str> = l.split(':').collect();
+            if let (Some(name), Some(Ok(id))) = (f.first(), f.get(2).map(|x| x.parse::<u32>())) {
+                m.entry(id).or_insert_with(|| name.to_string());
+            }
+        }
+    }
+    m
+}
+
+/// The host's user (or group) name for an id, read once per process.
 fn host_name(file: &str, id: u32) -> String {
-    fs::read_to_string(file)
-        .ok()
-        .and_then(|c| {
-            c.lines().find_map(|l| {
-                let f: Vec<&str> = l.split(':').collect();
-                (f.len() > 2 && f[2].parse::<u32>().ok() == Some(id)).then(|| f[0].to_string())
-            })
-        })
-        .unwrap_or_default()
+    static USERS: OnceLock<HashMap<u32, String>> = OnceLock::new();
+    static GROUPS: OnceLock<HashMap<u32, String>> = OnceLock::new();
+    let map = if file.ends_with("passwd") {
+        USERS.get_or_init(|| load_names(file))
+    } else {
+        GROUPS.get_or_init(|| load_names(file))
+    };
+    map.get(&id).cloned().unwrap_or_default()
+}
+
+/// Remembers content hashes by file metadata, so unchanged files are not read again.
+///
+/// The daemon re-extracts the context of every build; files keep the size, mode,
+/// owner and mtime the client sent, so a file whose tarsum name, size, mode, owner,
+/// mtime (seconds and nanoseconds) and hash style are unchanged gets its previous hash
+/// without reading its content. That is the same bet rsync and BuildKit's file sync
+/// make (a same-size rewrite within the same mtime tick goes unnoticed). Persist it
+/// with [`HashCache::save`] (temp file, fsync, rename) and reload with
+/// [`HashCache::load`].
+#[derive(Debug, Default)]
+pub struct HashCache {
+    entries: Mutex<HashMap<String, CachedHash>>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+struct CachedHash {
+    size: u64,
+    mtime: i64,
+    mtime_ns: i64,
+    mode: u32,
+    uid: u32,
+    gid: u32,
+    hash: String,
+}
+
+impl HashCache {
+    /// Loads a cache file; a missing or unreadable file gives an empty cache.
+    pub fn load(path: &Path) -> HashCache {
+        let entries = fs::read(path)
+            .ok()
+            .and_then(|d| serde_json::from_slice(&d).ok())
+            .unwrap_or_default();
+        HashCache {
+            entries: Mutex::new(entries),
+        }
+    }
+
+    /// Writes the cache crash-safely (temp file, fsync, rename).
+    pub fn save(&self, path: &Path) -> io::Result<()> {
+        let data = {
+            let e = self
+                .entries
+                .lock()
+                .map_err(|_| io::Error::other("hash cache poisoned"))?;
+            serde_json::to_vec(&*e).map_err(io::Error::other)?
+        };
+        let tmp = path.with_extension("tmp");
+        {
+            let mut f = fs::File::create(&tmp)?;
+            std::io::Write::write_all(&mut f, &data)?;
+            f.sync_all()?;
+        }
+        fs::rename(&tmp, path)
+    }
+
+    /// Number of remembered hashes.
+    pub fn len(&self) -> usize {
+        self.entries.lock().map(|e| e.len()).unwrap_or(0)
+    }
+
+    /// Is the cache empty?
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    fn key(name: &str, style: HashStyle) -> String {
+        format!("{}:{name}", style as u8)
+    }
+
+    fn stamp(meta: &fs::Metadata, hash: String) -> CachedHash {
+        CachedHash {
+            size: meta.len(),
+            mtime: meta.mtime(),
+            mtime_ns: meta.mtime_nsec(),
+            mode: meta.mode(),
+            uid: meta.uid(),
+            gid: meta.gid(),
+            hash,
+        }
+    }
+
+    fn get(&self, name: &str, style: HashStyle, meta: &fs::Metadata) -> Option<String> {
+        let e = self.entries.lock().ok()?;
+        let c = e.get(&Self::key(name, style))?;
+        let now = Self::stamp(meta, c.hash.clone());
+        (now == *c).then(|| c.hash.clone())
+    }
+
+    fn put(&self, name: &str, style: HashStyle, meta: &fs::Metadata, hash: &str) {
+        if let Ok(mut e) = self.entries.lock() {
+            e.insert(Self::key(name, style), Self::stamp(meta, hash.to_string()));
+        }
+    }
 }
 
 /// The fields that make up a tarsum-v1 header.
@@ -184,6 +294,38 @@ pub fn file_hash(full: &Path, name: &str) -> io::Result<String> {
 
 /// [`file_hash`] with an explicit [`HashStyle`].
 pub fn file_hash_with(full: &Path, name: &str, style: HashStyle) -> io::Result<String> {
+    file_hash_cached(full, name, style, None)
+}
+
+/// [`file_hash_with`] consulting and filling a [`HashCache`] for regular files.
+pub fn file_hash_cached(
+    full: &Path,
+    name: &str,
+    style: HashStyle,
+    cache: Option<&HashCache>,
+) -> io::Result<String> {
+    let meta = match cache {
+        Some(c) => {
+            let m = fs::symlink_metadata(full)?;
+            if m.is_file() {
+                if let Some(h) = c.get(name, style, &m) {
+                    return Ok(h);
+                }
+            }
+            Some(m)
+        }
+        None => None,
+    };
+    let hash = compute_file_hash(full, name, style)?;
+    if let (Some(c), Some(m)) = (cache, meta) {
+        if m.is_file() {
+            c.put(name, style, &m, &hash);
+        }
+    }
+    Ok(hash)
+}
+
+fn compute_file_hash(full: &Path, name: &str, style: HashStyle) -> io::Result<String> {
     let fields = HeaderFields::from_path_with(full, name, style)?;
     let mut h = Sha256::new();
     fields.write_v1(&mut h);
@@ -230,6 +372,16 @@ pub fn dir_hash(root: &Path, rel: &str) -> io::Result<String> {
 
 /// [`dir_hash`] with an explicit [`HashStyle`].
 pub fn dir_hash_with(root: &Path, rel: &str, style: HashStyle) -> io::Result<String> {
+    dir_hash_cached(root, rel, style, None)
+}
+
+/// [`dir_hash_with`] consulting and filling a [`HashCache`].
+pub fn dir_hash_cached(
+    root: &Path,
+    rel: &str,
+    style: HashStyle,
+    cache: Option<&HashCache>,
+) -> io::Result<String> {
     let mut hashes = Vec::new();
     let start = root.join(rel);
     let rel = rel.trim_end_matches('/');
@@ -238,7 +390,7 @@ pub fn dir_hash_with(root: &Path, rel: &str, style: HashStyle) -> io::Result<Str
     while let Some((full, name)) = stack.pop() {
         // The context root itself is not part of a `.` source's hash.
         if !name.is_empty() {
-            hashes.push(file_hash_with(&full, &name, style)?);
+            hashes.push(file_hash_cached(&full, &name, style, cache)?);
         }
         let meta = fs::symlink_metadata(&full)?;
         if meta.is_dir() {
@@ -333,6 +485,30 @@ mod tests {
         assert_ne!(a, file_hash(&p, "g").unwrap());
         fs::set_permissions(&p, fs::Permissions::from_mode(0o700)).unwrap();
         assert_ne!(a, file_hash(&p, "f").unwrap());
+    }
+
+    #[test]
+    fn hash_cache_skips_unchanged_files_and_persists() {
+        let d = tempfile::tempdir().unwrap();
+        fs::create_dir_all(d.path().join("src")).unwrap();
+        fs::write(d.path().join("src/f"), b"one").unwrap();
+        let cache = HashCache::default();
+        let h1 = dir_hash_cached(d.path(), "src", HashStyle::Context, Some(&cache)).unwrap();
+        assert_eq!(h1, dir_hash(d.path(), "src").unwrap());
+        assert_eq!(cache.len(), 1);
+        let p = d.path().join("cache.json");
+        cache.save(&p).unwrap();
+        let cache = HashCache::load(&p);
+        assert_eq!(cache.len(), 1);
+        assert_eq!(
+            h1,
+            dir_hash_cached(d.path(), "src", HashStyle::Context, Some(&cache)).unwrap()
+        );
+        // A changed size (or mtime) is noticed.
+        fs::write(d.path().join("src/f"), b"three").unwrap();
+        let h2 = dir_hash_cached(d.path(), "src", HashStyle::Context, Some(&cache)).unwrap();
+        assert_ne!(h1, h2);
+        assert_eq!(h2, dir_hash(d.path(), "src").unwrap());
     }
 
     #[test]

@@ -66,6 +66,8 @@ pub struct CopyRequest<'a> {
     pub chmod: Option<u32>,
     /// ADD: extract local archives, allow URLs.
     pub allow_decompress: bool,
+    /// Remembered content hashes (see [`checksum::HashCache`]).
+    pub hash_cache: Option<&'a checksum::HashCache>,
 }
 
 /// What already exists at a path of the image being built.
@@ -356,11 +358,12 @@ impl Planner<'_> {
             checksum::HashStyle::Context
         };
         let hash = if is_dir {
-            checksum::dir_hash_with(root, &resolved_rel, style).map_err(|e| io_err(&full, e))?
+            checksum::dir_hash_cached(root, &resolved_rel, style, self.req.hash_cache)
+                .map_err(|e| io_err(&full, e))?
         } else {
             format!(
                 "file:{}",
-                checksum::file_hash_with(&full, &resolved_rel, style)
+                checksum::file_hash_cached(&full, &resolved_rel, style, self.req.hash_cache)
                     .map_err(|e| io_err(&full, e))?
             )
         };
@@ -806,6 +809,7 @@ mod tests {
             owner: None,
             chmod: None,
             allow_decompress: false,
+            hash_cache: None,
         }
     }
 

@@ -425,6 +425,7 @@ mod tests {
             owner: None,
             chmod: None,
             allow_decompress: false,
+            hash_cache: None,
         };
         let plan = plan_copy(&req, &EmptyDest).unwrap();
         let (t1, i1) = copy_layer_tar(&plan, Vec::new()).unwrap();

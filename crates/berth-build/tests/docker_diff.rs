@@ -270,6 +270,7 @@ fn simulate(ctx_dir: &Path, opts: &BuildOptions) -> Simulated {
                             owner,
                             chmod: None,
                             allow_decompress: c.allow_decompress,
+                            hash_cache: None,
                         };
                         let mut p =
                             plan_copy(&req, &Probe(&rootfs)).unwrap_or_else(|e| panic!("{e}"));
