@@ -78,7 +78,7 @@ parallel_get() { # port → seconds for 32 concurrent GETs
 	local args=() t0 t1
 	for i in $(seq 1 32); do args+=(-o /dev/null "http://127.0.0.1:$1/v2/bench/blobs/${SMALL_D[$i]}"); done
 	t0=$(now)
-	curl -sf --parallel --parallel-max 32 "${args[@]}"
+	curl -sf --no-progress-meter --parallel --parallel-max 32 "${args[@]}"
 	t1=$(now)
 	awk -v a="$t0" -v b="$t1" 'BEGIN { print b - a }'
 }

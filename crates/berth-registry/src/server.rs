@@ -283,6 +283,13 @@ pub async fn start(cfg: &Config) -> Result<Running, ServerError> {
     })
 }
 
+/// HTTP connection settings: large read buffers so big uploads arrive in big frames.
+fn conn_builder() -> hyper_util::server::conn::auto::Builder<TokioExecutor> {
+    let mut b = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
+    b.http1().max_buf_size(4 << 20);
+    b
+}
+
 async fn accept_loop(
     listener: TcpListener,
     tls: Option<tokio_rustls::TlsAcceptor>,
@@ -311,7 +318,7 @@ async fn accept_loop(
                 let mut app = app.clone();
                 async move { app.call(req.map(axum::body::Body::new)).await }
             });
-        let builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
+        let builder = conn_builder();
         match &tls {
             None => {
                 let conn = builder

@@ -14,6 +14,10 @@ use std::io::Read;
 use std::sync::atomic::Ordering::Relaxed;
 
 const CHUNK: u64 = 1 << 20;
+/// Blobs at least this large are served from a memory map.
+const MAP_MIN: u64 = 256 << 10;
+/// Frame size when streaming a mapping.
+const MAP_CHUNK: usize = 4 << 20;
 
 pub fn parse_digest(s: &str) -> Result<Digest, ApiError> {
     s.parse::<Digest>().map_err(|e| {
@@ -66,6 +70,26 @@ pub fn file_body(st: &Shared, path: String, offset: u64, len: u64) -> Body {
     let driver = st.store.driver().clone();
     let st2 = st.clone();
     tokio::task::spawn_blocking(move || {
+        if len >= MAP_MIN {
+            let mapped = driver
+                .local_path(&path)
+                .and_then(|p| std::fs::File::open(p).ok())
+                .and_then(|f| super::mapped::map(&f, offset, len));
+            if let Some(all) = mapped {
+                let mut at = 0usize;
+                while at < all.len() {
+                    let end = (at + MAP_CHUNK).min(all.len());
+                    let part = all.slice(at..end);
+                    super::mapped::will_need(&part);
+                    st2.metrics.bytes_sent.fetch_add(part.len() as u64, Relaxed);
+                    if tx.blocking_send(Ok(part)).is_err() {
+                        return;
+                    }
+                    at = end;
+                }
+                return;
+            }
+        }
         let mut r = match driver.reader(&path, offset) {
             Ok(r) => r,
             Err(e) => {

@@ -100,7 +100,7 @@ async fn append(
             h
         }
     };
-    let (tx, mut rx) = tokio::sync::mpsc::channel::<Bytes>(32);
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<Bytes>(8);
     let driver = st.store.driver().clone();
     let path = paths::upload_data(name, id);
     let writer = tokio::task::spawn_blocking(move || {
