@@ -217,3 +217,59 @@ fn missing_layer_is_a_clear_error() {
         .to_string();
     assert!(err.contains(&l1), "{err}");
 }
+
+/// Old `docker save` archives link a layer shared by several images:
+/// `<id>/layer.tar -> ../<other>/layer.tar`. Both the file and the stream reader follow it.
+#[test]
+fn legacy_archive_with_symlinked_layer() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = dir.path().join("legacy.tar");
+    write_docker_archive(&src, "test/waste:1", &layers(), false).unwrap();
+    let manifest: serde_json::Value = {
+        let mut a = tar::Archive::new(std::fs::File::open(&src).unwrap());
+        let mut found = None;
+        for e in a.entries().unwrap() {
+            let mut e = e.unwrap();
+            if e.path().unwrap().to_str() == Some("manifest.json") {
+                let mut s = String::new();
+                std::io::Read::read_to_string(&mut e, &mut s).unwrap();
+                found = Some(serde_json::from_str(&s).unwrap());
+            }
+        }
+        found.unwrap()
+    };
+    let linked = manifest[0]["Layers"][1].as_str().unwrap().to_string();
+    // Rewrite: the real bytes move to shared/layer.tar (written last, after the link).
+    let out = dir.path().join("linked.tar");
+    let mut b = tar::Builder::new(std::fs::File::create(&out).unwrap());
+    let mut a = tar::Archive::new(std::fs::File::open(&src).unwrap());
+    let mut moved = Vec::new();
+    for e in a.entries().unwrap() {
+        let mut e = e.unwrap();
+        let path = e.path().unwrap().to_string_lossy().into_owned();
+        let mut data = Vec::new();
+        std::io::Read::read_to_end(&mut e, &mut data).unwrap();
+        let mut h = e.header().clone();
+        if path == linked {
+            moved = data;
+            let mut l = tar::Header::new_ustar();
+            l.set_entry_type(tar::EntryType::Symlink);
+            l.set_size(0);
+            l.set_link_name("../shared/layer.tar").unwrap();
+            b.append_data(&mut l, &path, &[][..]).unwrap();
+        } else {
+            b.append_data(&mut h, &path, &data[..]).unwrap();
+        }
+    }
+    let mut h = tar::Header::new_ustar();
+    h.set_size(moved.len() as u64);
+    h.set_mode(0o644);
+    b.append_data(&mut h, "shared/layer.tar", &moved[..])
+        .unwrap();
+    b.into_inner().unwrap();
+    check(&load(&out, None), "symlinked file");
+    check(
+        &load_stream(std::fs::File::open(&out).unwrap(), None, "s").unwrap(),
+        "symlinked stream",
+    );
+}

@@ -65,7 +65,12 @@ impl FileIndex {
             .entries_with_seek()
             .map_err(|e| AnalyzeError::io(format!("reading {origin}"), e))?;
         for entry in entries {
-            let entry = entry.map_err(|e| AnalyzeError::io(format!("reading tar {origin}"), e))?;
+            let entry = entry.map_err(|e| {
+                AnalyzeError::io(
+                    format!("{origin}: not a readable tar archive (expected `docker save` output)"),
+                    e,
+                )
+            })?;
             let name = normalize(&String::from_utf8_lossy(&entry.path_bytes()));
             match entry.header().entry_type() {
                 tar::EntryType::Symlink | tar::EntryType::Link => {

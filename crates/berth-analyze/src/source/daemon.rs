@@ -48,9 +48,13 @@ mod bytes_chunk {
 }
 
 fn connect(host: &str) -> Result<bollard::Docker> {
-    let err = |e: bollard::errors::Error| AnalyzeError::Daemon {
+    let err = |e: bollard::errors::Error| {
+        AnalyzeError::Daemon {
         host: host.to_string(),
-        message: e.to_string(),
+        message: format!(
+            "{e} (is the daemon running? choose another with -H, or analyze a file with --source docker-archive|oci-dir)"
+        ),
+    }
     };
     let timeout = 3600;
     if host.starts_with("unix://") || host.starts_with('/') {
