@@ -83,6 +83,17 @@ pub struct CopyStep {
     pub shell: Vec<String>,
 }
 
+impl RunStep {
+    /// Docker's message for a RUN that exited non-zero:
+    /// `The command '/bin/sh -c false' returned a non-zero code: 1`.
+    pub fn failure_message(&self, code: i64) -> String {
+        format!(
+            "The command '{}' returned a non-zero code: {code}",
+            self.argv.join(" ")
+        )
+    }
+}
+
 impl CopyStep {
     /// The legacy builder's history line once the source hash (see
     /// [`crate::checksum`]) is known: `/bin/sh -c #(nop) COPY file:… in /dst `.
@@ -765,6 +776,10 @@ mod tests {
         let (_, steps) = run("FROM b\nRUN true\n", None, &[("HTTP_PROXY", "http://p")]);
         let Step::Run(r) = &steps[0] else { panic!() };
         assert_eq!(r.created_by, "|0 /bin/sh -c true");
+        assert_eq!(
+            r.failure_message(1),
+            "The command '/bin/sh -c true' returned a non-zero code: 1"
+        );
         assert!(r.env.contains(&"HTTP_PROXY=http://p".to_string()));
     }
 

@@ -21,6 +21,34 @@
 //!   keys; [`layer`] writes deterministic layer tars from overlay upper dirs and from
 //!   resolved COPY file sets.
 
+//!
+//! # How the daemon drives it (one build)
+//!
+//! 1. [`context::open_context`] on the request body (tar, maybe compressed) → context
+//!    dir + Dockerfile text; [`frontend::BuildPlan::new`] with the `/build` options
+//!    (`buildargs`, `target`, `labels`) → stages, stage graph, parallel waves.
+//! 2. Per stage (stages of one wave may run in parallel): base from
+//!    `plan.graph.stages[i].base` (scratch / earlier stage / image to pull), then
+//!    [`frontend::BuildPlan::begin_stage`]; dispatch the base's ONBUILD triggers
+//!    ([`evolve::parse_trigger`]) and then the stage's commands with
+//!    [`evolve::StageState::dispatch`], printing `Step n/m : {code}`.
+//! 3. Per [`evolve::Step`]: compute [`checksum::step_cache_key`] (parent image ID,
+//!    `st.config`, `created_by`, source hash) and reuse a cached child on a hit
+//!    (` ---> Using cache`). On a miss: `Commit` → [`evolve::child_config`] with no
+//!    layer; `Workdir` → mkdir in the rootfs, layer only if created; `Run` → run
+//!    `argv`/`env` with the config's WorkingDir/User in a container on the
+//!    stage rootfs, then [`layer::diff_tar`] of the overlay upper dir (empty →
+//!    `empty_layer`), failure text from [`evolve::RunStep::failure_message`];
+//!    `Copy` → `--chown` via [`userdb::resolve_chown`] (the image's
+//!    /etc/passwd, /etc/group), [`copy::plan_copy`] over the context dir or the
+//!    `--from` stage's rootfs with [`copy::RootfsDest`], downloads then
+//!    [`copy::CopyPlan::resolve_download`], history from
+//!    [`evolve::CopyStep::created_by`], layer from [`layer::copy_layer_tar`].
+//! 4. After each stage [`frontend::BuildPlan::finish_stage`]; at the end print
+//!    [`frontend::BuildPlan::unused_build_args_warning`]. Keep one
+//!    [`checksum::HashCache`] across builds (saved crash-safely) to skip re-hashing
+//!    unchanged context files.
+
 pub mod archive;
 pub mod args;
 pub mod checksum;
