@@ -1,7 +1,7 @@
 #!/bin/sh
 # Benchmark: `berth analyze --ci` on a ~1 GB, 20-layer, 50 000-file docker-save archive.
-# Prints berth's wall time and peak RSS for the file path (seek + parallel layers) and
-# the stream path (stdin, as a daemon export arrives). Anchor: dive is not installable
+# Prints berth's wall time and peak RSS for the file path (seek + parallel layers), the
+# stream path (a pipe, as a daemon export arrives) and an OCI layout with gzip layers. Anchor: dive is not installable
 # here (no Go toolchain new enough, no network), so the anchor is the issue's target,
 # < 2 s on this 2-core machine.
 #
@@ -37,4 +37,8 @@ run() {
 
 run "archive file" "$BERTH" analyze --ci --ci-config "$WORK/rules.yaml" "$IMG"
 run "stream through a pipe" sh -c "cat \"$IMG\" | \"$BERTH\" analyze --ci --ci-config \"$WORK/rules.yaml\" -"
+echo "converting to an OCI layout with gzip layers…"
+python3 bench/analyze_oci_gzip.py "$IMG" "$WORK/oci-gzip"
+du -sb "$WORK/oci-gzip" | awk '{printf "oci-gzip size: %.1f MB\n", $1/1e6}'
+run "OCI dir, gzip layers" "$BERTH" analyze --ci --ci-config "$WORK/rules.yaml" "$WORK/oci-gzip"
 echo "anchor: dive — not installable here; target from issue 8: < 2 s (0:02.00) on this 2-core machine"

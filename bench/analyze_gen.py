@@ -13,7 +13,10 @@ nlayers = int(sys.argv[3]) if len(sys.argv) > 3 else 20
 nfiles = int(sys.argv[4]) if len(sys.argv) > 4 else 50_000
 per_layer = nfiles // nlayers
 avg = total // nfiles
-zeros = bytes(4 * avg)
+# Incompressible content (random bytes at scattered offsets), so that compressed
+# variants of this image cost what real layers cost to inflate.
+POOL = 64 << 20
+pool = os.urandom(POOL)
 
 def add_bytes(tf, name, data):
     ti = tarfile.TarInfo(name)
@@ -41,7 +44,8 @@ for l in range(nlayers):
             ti = tarfile.TarInfo(name)
             ti.size = size
             ti.mode = 0o644
-            tf.addfile(ti, io.BytesIO(zeros[:size]))
+            off = (i * 7919 * 4096 + l * 1000003) % (POOL - size)
+            tf.addfile(ti, io.BytesIO(pool[off:off + size]))
         if l > 0:
             # Delete one directory of the previous layer.
             w = tarfile.TarInfo(f"layer{l-1}/dir49/.wh.f49")
