@@ -423,6 +423,13 @@ impl StageState {
                 }
             }
             Instruction::Copy(c) => {
+                let unsupported = [("exclude", !c.excludes.is_empty()), ("parents", c.parents)];
+                if let Some((f, _)) = unsupported.iter().find(|(_, used)| *used) {
+                    return Err(loc_err(
+                        loc,
+                        format!("the --{f} option is not supported yet"),
+                    ));
+                }
                 let from = if c.from.is_empty() {
                     None
                 } else {
@@ -435,6 +442,18 @@ impl StageState {
                 self.copy_step("COPY", from, c.sources, c.chown, c.chmod, c.link, false)
             }
             Instruction::Add(a) => {
+                let unsupported = [
+                    ("exclude", !a.excludes.is_empty()),
+                    ("checksum", !a.checksum.is_empty()),
+                    ("keep-git-dir", a.keep_git_dir.is_some()),
+                    ("unpack", a.unpack.is_some()),
+                ];
+                if let Some((f, _)) = unsupported.iter().find(|(_, used)| *used) {
+                    return Err(loc_err(
+                        loc,
+                        format!("the --{f} option is not supported yet"),
+                    ));
+                }
                 self.copy_step("ADD", None, a.sources, a.chown, a.chmod, a.link, true)
             }
         };
@@ -834,6 +853,12 @@ mod tests {
         assert!(e.message.contains("--mount option requires BuildKit"));
         let e = st.dispatch(&df.stages[0].commands[1]).unwrap_err();
         assert!(e.message.contains("missing '}'"), "{e}");
+        let df = parse_dockerfile("Dockerfile", "FROM b\nCOPY --exclude=*.md . /\n").unwrap();
+        let e = st.dispatch(&df.stages[0].commands[0]).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "Dockerfile:2:1: the --exclude option is not supported yet"
+        );
     }
 
     #[test]
