@@ -40,7 +40,7 @@ pub fn draw(f: &mut Frame<'_>, app: &mut App<'_>) {
     let [left, right] =
         Layout::horizontal([Constraint::Percentage(40), Constraint::Percentage(60)]).areas(main);
     let [layers, details] =
-        Layout::vertical([Constraint::Min(3), Constraint::Length(9)]).areas(left);
+        Layout::vertical([Constraint::Min(3), Constraint::Percentage(45)]).areas(left);
     draw_layers(f, app, layers);
     draw_details(f, app, details);
     draw_tree(f, app, right);
@@ -145,6 +145,33 @@ fn draw_details(f: &mut Frame<'_>, app: &App<'_>, area: Rect) {
             l.digest.as_deref().unwrap_or("-")
         )));
         lines.push(Line::raw(format!("Command: {}", l.command)));
+    }
+    lines.push(Line::from(Span::styled(
+        format!(
+            "{:>5} {:>11} {:>9}  Path (dive count/total, corrected waste)",
+            "Count", "Total Space", "Wasted"
+        ),
+        Style::default().add_modifier(Modifier::BOLD),
+    )));
+    let room = area.height.saturating_sub(2) as usize;
+    let corrected: std::collections::HashMap<&str, u64> = a
+        .wasted_paths
+        .iter()
+        .map(|p| (p.path.as_str(), p.wasted_bytes))
+        .collect();
+    for p in a
+        .inefficiencies
+        .iter()
+        .take(room.saturating_sub(lines.len()))
+    {
+        let c = corrected.get(p.path.as_str()).copied().unwrap_or(0);
+        lines.push(Line::raw(format!(
+            "{:>5} {:>11} {:>9}  {}",
+            p.count,
+            human_bytes(p.cumulative_size),
+            human_bytes(c),
+            p.path
+        )));
     }
     f.render_widget(
         Paragraph::new(lines).block(block("[Image Details]".into(), false)),
