@@ -12,7 +12,7 @@
 
 use berth_build::context::{open_context, tar_context_dir};
 use berth_build::copy::{apply_plan, plan_copy, CopyRequest, DestKind, DestProbe, RootfsDest};
-use berth_build::evolve::Step;
+use berth_build::evolve::{parse_trigger, Step};
 use berth_build::frontend::{BuildOptions, BuildPlan};
 use berth_build::stages::Base;
 use berth_build::userdb;
@@ -209,7 +209,17 @@ impl DestProbe for Probe<'_> {
     }
 }
 
-fn simulate(ctx_dir: &Path, opts: &BuildOptions) -> Simulated {
+fn cp_tree(from: &Path, to: &Path) {
+    let status = Command::new("cp")
+        .args(["-a", &format!("{}/.", from.display()), to.to_str().unwrap()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+}
+
+/// Simulates one build. Images named in FROM are taken from `dd` (config + rootfs);
+/// the parent's history entries are counted so only this build's are compared.
+fn simulate(dd: &Dockerd, ctx_dir: &Path, opts: &BuildOptions) -> (Simulated, usize) {
     // Client → daemon: the same pipeline berth uses.
     let tar_bytes = tar_context_dir(ctx_dir, "Dockerfile", Vec::new()).unwrap();
     let opened_dir = tempfile::tempdir().unwrap();
@@ -217,26 +227,40 @@ fn simulate(ctx_dir: &Path, opts: &BuildOptions) -> Simulated {
     let mut plan = BuildPlan::new("Dockerfile", &opened.dockerfile, opts).unwrap();
     let mut dirs = vec![opened_dir];
     let mut stage_roots: BTreeMap<usize, PathBuf> = BTreeMap::new();
+    let mut stage_configs: BTreeMap<usize, ImageConfig> = BTreeMap::new();
     let mut result = None;
+    let mut parent_history = 0;
     for wave in plan.waves.clone() {
         for i in wave {
             let root = tempfile::tempdir().unwrap();
             let rootfs = root.path().to_path_buf();
-            if let Base::Stage(j) = plan.graph.stages[i].base {
-                let status = Command::new("cp")
-                    .args([
-                        "-a",
-                        &format!("{}/.", stage_roots[&j].display()),
-                        rootfs.to_str().unwrap(),
-                    ])
-                    .status()
-                    .unwrap();
-                assert!(status.success());
+            let base_cfg = match &plan.graph.stages[i].base {
+                Base::Stage(j) => {
+                    cp_tree(&stage_roots[j], &rootfs);
+                    Some(stage_configs[j].clone())
+                }
+                Base::Image(name) => {
+                    let img = docker_image(dd, name);
+                    cp_tree(img.rootfs.path(), &rootfs);
+                    let cfg =
+                        ImageConfig::from_slice(&serde_json::to_vec(&img.config).unwrap()).unwrap();
+                    Some(cfg)
+                }
+                Base::Scratch => None,
+            };
+            let base_history = base_cfg.as_ref().map(|c| c.history.len()).unwrap_or(0);
+            let (mut st, triggers) = plan.begin_stage(i, base_cfg.as_ref());
+            let mut cmds = Vec::new();
+            for t in &triggers {
+                cmds.push(parse_trigger("Dockerfile", t).unwrap());
             }
-            let (mut st, _) = plan.begin_stage(i, None::<&ImageConfig>);
+            cmds.extend(plan.dockerfile.stages[i].commands.clone());
             let mut history = Vec::new();
-            let mut layers = 0;
-            for cmd in plan.dockerfile.stages[i].commands.clone() {
+            let mut layers = base_cfg
+                .as_ref()
+                .map(|c| c.rootfs.diff_ids.len())
+                .unwrap_or(0);
+            for cmd in cmds {
                 let step = st.dispatch(&cmd).unwrap_or_else(|e| panic!("{e}"));
                 match step {
                     Step::Commit { created_by } => history.push((created_by, true)),
@@ -294,21 +318,32 @@ fn simulate(ctx_dir: &Path, opts: &BuildOptions) -> Simulated {
             }
             plan.finish_stage(&st);
             stage_roots.insert(i, rootfs);
+            stage_configs.insert(
+                i,
+                ImageConfig {
+                    config: Some(st.config.clone()),
+                    ..Default::default()
+                },
+            );
             if i == plan.target {
+                parent_history = base_history;
                 result = Some((history, st.config.clone(), layers));
             }
             dirs.push(root);
         }
     }
     let (history, config, layers) = result.unwrap();
-    Simulated {
-        history,
-        config,
-        rootfs: stage_roots[&plan.target].clone(),
-        layers,
-        warning: plan.unused_build_args_warning(),
-        _dirs: dirs,
-    }
+    (
+        Simulated {
+            history,
+            config,
+            rootfs: stage_roots[&plan.target].clone(),
+            layers,
+            warning: plan.unused_build_args_warning(),
+            _dirs: dirs,
+        },
+        parent_history,
+    )
 }
 
 fn write_ctx(files: &[(&str, &str)]) -> tempfile::TempDir {
@@ -355,7 +390,7 @@ fn compare(
         String::from_utf8_lossy(&out.stderr)
     );
     let img = docker_image(dd, &tag);
-    let sim = simulate(ctx, &opts);
+    let (sim, parent_history) = simulate(dd, ctx, &opts);
 
     // History: created_by (with tarsum hashes) and empty_layer, per step.
     let docker_hist: Vec<(String, bool)> = img.config["history"]
@@ -368,6 +403,7 @@ fn compare(
                 h["empty_layer"].as_bool().unwrap_or(false),
             )
         })
+        .skip(parent_history)
         .collect();
     assert_eq!(sim.history, docker_hist, "{name}: history");
     assert_eq!(sim.layers, img.layers, "{name}: layer count");
