@@ -110,7 +110,8 @@ async fn append(
             Ok(w) => w,
             Err(e) => return (None, 0, Err(e.to_string())),
         };
-        let mut bw = std::io::BufWriter::with_capacity(1 << 20, w);
+        // Small frames are batched; frames larger than the buffer go straight to the file.
+        let mut bw = std::io::BufWriter::with_capacity(256 << 10, w);
         let mut err = None;
         while let Some(chunk) = rx.blocking_recv() {
             if let Err(e) = bw.write_all(&chunk) {
