@@ -79,8 +79,15 @@ fn write_atomic(path: &Path, data: &[u8]) -> anyhow::Result<()> {
 
 /// Runs `berth analyze`.
 pub fn run(args: AnalyzeArgs) -> anyhow::Result<i32> {
+    run_with_host(args, None)
+}
+
+/// Runs `berth analyze` with the top-level `berth -H HOST` as a fallback for the
+/// daemon address (`berth analyze -H` wins).
+pub fn run_with_host(args: AnalyzeArgs, global_host: Option<&str>) -> anyhow::Result<i32> {
     let env = |k: &str| std::env::var(k).ok();
-    let source = Source::resolve(&args.image, args.source, args.host.as_deref(), &env);
+    let host = args.host.as_deref().or(global_host);
+    let source = Source::resolve(&args.image, args.source, host, &env);
     let ci = args.ci || ci_from_env();
 
     // Validate the rules before the (possibly long) analysis.
