@@ -658,3 +658,68 @@ fn deletes_refused_when_disabled() {
     assert!(text.contains("registry_blobs_committed_total 2"), "{text}");
     rt.block_on(running.shutdown());
 }
+
+/// berth uses distribution's storage layout: a `/var/lib/registry` written by `registry:2`
+/// is served by berth, and the other way round.
+#[test]
+fn storage_is_interchangeable_with_distribution() {
+    let Some(d) = Distribution::start() else {
+        return;
+    };
+    let (m1, bytes1) = push_image(&d.base, "from/dist", "v1", b"pushed to distribution", &[]);
+    let data = d.dir.path().join("data");
+    // Serve distribution's data with berth (a copy, while distribution keeps running).
+    let berth_dir = tempfile::tempdir().expect("tmp");
+    let (ok, out) = run(std::process::Command::new("cp")
+        .arg("-a")
+        .arg(&data)
+        .arg(berth_dir.path().join("data")));
+    assert!(ok, "{out}");
+    let b = Berth::start_in(berth_dir, "");
+    let r = req(
+        "GET",
+        &format!("{}/v2/from/dist/manifests/v1", b.base),
+        &[("Accept", "application/vnd.oci.image.manifest.v1+json")],
+        None,
+    );
+    assert_eq!(r.status, 200, "berth serves distribution's manifest");
+    assert_eq!(r.body, bytes1);
+    assert_eq!(r.header("docker-content-digest"), Some(m1.as_str()));
+    let layer = sha256(b"pushed to distribution");
+    let r = req(
+        "GET",
+        &format!("{}/v2/from/dist/blobs/{layer}", b.base),
+        &[],
+        None,
+    );
+    assert_eq!(r.body, b"pushed to distribution");
+    assert_eq!(
+        req("GET", &format!("{}/v2/_catalog", b.base), &[], None).json()["repositories"],
+        serde_json::json!(["from/dist"])
+    );
+    // And distribution serves what berth wrote.
+    let (m2, bytes2) = push_image(&b.base, "from/berth", "v2", b"pushed to berth", &[]);
+    let Some(d2) = Distribution::start_on(Some(&b.data())) else {
+        return;
+    };
+    let r = req(
+        "GET",
+        &format!("{}/v2/from/berth/manifests/v2", d2.base),
+        &[("Accept", "application/vnd.oci.image.manifest.v1+json")],
+        None,
+    );
+    assert_eq!(r.status, 200, "distribution serves berth's manifest");
+    assert_eq!(r.body, bytes2);
+    assert_eq!(r.header("docker-content-digest"), Some(m2.as_str()));
+    let r = req(
+        "GET",
+        &format!(
+            "{}/v2/from/berth/blobs/{}",
+            d2.base,
+            sha256(b"pushed to berth")
+        ),
+        &[],
+        None,
+    );
+    assert_eq!(r.body, b"pushed to berth");
+}

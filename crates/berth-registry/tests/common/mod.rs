@@ -137,18 +137,26 @@ pub fn free_port() -> u16 {
 impl Distribution {
     /// `None` (after printing SKIP) when the package is not installed.
     pub fn start() -> Option<Distribution> {
+        Self::start_on(None)
+    }
+
+    /// Like [`Distribution::start`], storing under `root` instead of a fresh directory.
+    pub fn start_on(root: Option<&Path>) -> Option<Distribution> {
         if !Path::new(DISTRIBUTION).exists() {
             println!("SKIP: {DISTRIBUTION} not installed (apt install docker-registry)");
             return None;
         }
         let dir = tempfile::tempdir().expect("tempdir");
+        let data = root
+            .map(Path::to_path_buf)
+            .unwrap_or_else(|| dir.path().join("data"));
         let port = free_port();
         let cfg = dir.path().join("config.yml");
         std::fs::write(
             &cfg,
             format!(
                 "version: 0.1\nlog:\n  level: error\n  accesslog:\n    disabled: true\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: 127.0.0.1:{port}\n",
-                dir.path().join("data").display()
+                data.display()
             ),
         )
         .expect("write config");
