@@ -103,11 +103,10 @@ impl LogWriter {
         self.file.write_all(&out)
     }
 
-    /// Flushes both streams and syncs the file.
+    /// Flushes both streams (like Docker, the log is not fsynced).
     pub fn finish(&mut self) -> std::io::Result<()> {
         self.flush_stream(Stream::Stdout)?;
-        self.flush_stream(Stream::Stderr)?;
-        self.file.sync_data()
+        self.flush_stream(Stream::Stderr)
     }
 }
 

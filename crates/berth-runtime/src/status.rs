@@ -77,6 +77,17 @@ pub fn write_json_atomic<T: Serialize>(path: &Path, value: &T) -> Result<(), Run
 
 /// Writes `data` to `path` via a temp file, fsync and rename, then fsyncs the directory.
 pub fn write_atomic(path: &Path, data: &[u8]) -> Result<(), RuntimeError> {
+    write_atomic_opts(path, data, true)
+}
+
+/// Like [`write_atomic`] but without the fsyncs: readers still never see a partial file,
+/// but the file may vanish in a power loss. For records that only describe running
+/// processes (which a reboot ends anyway), such as `shim.json`.
+pub fn write_atomic_volatile(path: &Path, data: &[u8]) -> Result<(), RuntimeError> {
+    write_atomic_opts(path, data, false)
+}
+
+fn write_atomic_opts(path: &Path, data: &[u8], durable: bool) -> Result<(), RuntimeError> {
     let dir = path.parent().unwrap_or(Path::new("."));
     let name = path
         .file_name()
@@ -86,12 +97,16 @@ pub fn write_atomic(path: &Path, data: &[u8]) -> Result<(), RuntimeError> {
     let mut f = File::create(&tmp).map_err(|e| RuntimeError::io("create", &tmp, e))?;
     f.write_all(data)
         .map_err(|e| RuntimeError::io("write", &tmp, e))?;
-    f.sync_all()
-        .map_err(|e| RuntimeError::io("fsync", &tmp, e))?;
+    if durable {
+        f.sync_all()
+            .map_err(|e| RuntimeError::io("fsync", &tmp, e))?;
+    }
     drop(f);
     fs::rename(&tmp, path).map_err(|e| RuntimeError::io("rename", path, e))?;
-    if let Ok(d) = File::open(dir) {
-        let _ = d.sync_all();
+    if durable {
+        if let Ok(d) = File::open(dir) {
+            let _ = d.sync_all();
+        }
     }
     Ok(())
 }

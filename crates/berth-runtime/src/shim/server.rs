@@ -33,7 +33,8 @@ use crate::protocol::{
 };
 use crate::rootfs;
 use crate::status::{
-    now_rfc3339, write_json_atomic, ExitRecord, ShimRecord, EXIT_FILE, SHIM_FILE, SOCKET_FILE,
+    now_rfc3339, write_atomic_volatile, write_json_atomic, ExitRecord, ShimRecord, EXIT_FILE,
+    SHIM_FILE, SOCKET_FILE,
 };
 
 /// How long output may keep flowing after a process exited before its pipes are closed.
@@ -258,15 +259,14 @@ impl Server {
                 Some(p) => Some(LogWriter::open(p).map_err(|e| ("log", e))?),
                 None => None,
             };
-            write_json_atomic(
-                &opts.state_dir.join(SHIM_FILE),
-                &ShimRecord {
-                    id: opts.id.clone(),
-                    shim_pid: std::process::id() as i32,
-                    init_pid,
-                },
-            )
+            let record = serde_json::to_vec(&ShimRecord {
+                id: opts.id.clone(),
+                shim_pid: std::process::id() as i32,
+                init_pid,
+            })
             .map_err(|e| ("shim record", e))?;
+            write_atomic_volatile(&opts.state_dir.join(SHIM_FILE), &record)
+                .map_err(|e| ("shim record", e))?;
             let _ = fs::remove_file(opts.state_dir.join(EXIT_FILE));
             Ok((listener, log))
         };

@@ -25,13 +25,20 @@ pub struct ShimArgs {
     /// Start the container right after creating it.
     #[arg(long)]
     pub start: bool,
-    /// Do not detach (debugging).
+    /// Do not detach (debugging, benchmarks).
     #[arg(long)]
     pub foreground: bool,
+    /// Only write the bundle (config.json + berth-shim.json) from this ContainerSpec JSON
+    /// file and exit (debugging, benchmarks).
+    #[arg(long, value_name = "SPEC_JSON")]
+    pub write_bundle: Option<PathBuf>,
 }
 
 /// Runs `berth shim`.
 pub fn run(args: ShimArgs) -> anyhow::Result<i32> {
+    if let Some(spec_path) = &args.write_bundle {
+        return write_bundle(spec_path, &args);
+    }
     let filter = tracing_subscriber::EnvFilter::try_from_env("BERTH_SHIM_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
     // Log to <state-dir>/shim.log, never to fd 2: libcontainer's child processes log through
@@ -56,4 +63,25 @@ pub fn run(args: ShimArgs) -> anyhow::Result<i32> {
         foreground: args.foreground,
         start: args.start,
     }))
+}
+
+/// `--write-bundle`: ContainerSpec JSON → bundle directory.
+fn write_bundle(spec_path: &std::path::Path, args: &ShimArgs) -> anyhow::Result<i32> {
+    use anyhow::Context;
+    let data =
+        std::fs::read(spec_path).with_context(|| format!("reading {}", spec_path.display()))?;
+    let mut spec: berth_runtime::ContainerSpec = serde_json::from_slice(&data)
+        .with_context(|| format!("parsing {}", spec_path.display()))?;
+    if spec.id.is_empty() {
+        spec.id = args.id.clone();
+    }
+    let log = args.state_dir.join(format!("{}-json.log", spec.id));
+    berth_runtime::bundle::write_bundle(
+        &args.bundle,
+        &spec,
+        Some(&log),
+        None,
+        &berth_runtime::spec::HostInfo::detect(),
+    )?;
+    Ok(0)
 }
