@@ -15,6 +15,7 @@ pub mod ingest;
 pub mod records;
 pub mod tarsplit;
 pub mod unpack;
+pub mod writers;
 
 pub use content::ContentStore;
 pub use error::StoreError;

@@ -64,6 +64,7 @@ pub fn unpack_observed(
     root: &Path,
     obs: &dyn ContentObserver,
 ) -> Result<u64, UnpackError> {
+    let pool = crate::writers::WriterPool::new(2);
     let mut archive = tar::Archive::new(reader);
     let mut dirs: Vec<(PathBuf, filetime::FileTime)> = Vec::new();
     let mut size = 0u64;
@@ -86,12 +87,17 @@ pub fn unpack_observed(
         };
         fs::create_dir_all(&parent).map_err(wrap)?;
         let name = file_name.to_string_lossy();
+        let pool_err = |e: io::Error| UnpackError::Entry {
+            path: shown.clone(),
+            source: e,
+        };
         if name == OPAQUE_MARKER {
             xattr::set(&parent, "trusted.overlay.opaque", b"y").map_err(wrap)?;
             continue;
         }
         if let Some(hidden) = name.strip_prefix(WHITEOUT_PREFIX) {
             let target = parent.join(hidden);
+            pool.wait_for(&target).map_err(pool_err)?;
             remove_any(&target).map_err(wrap)?;
             mknod(&target, libc::S_IFCHR, 0).map_err(wrap)?;
             continue;
@@ -104,6 +110,7 @@ pub fn unpack_observed(
         let gid = header.gid().unwrap_or(0) as u32;
         let mtime = filetime::FileTime::from_unix_time(header.mtime().unwrap_or(0) as i64, 0);
         let xattrs = read_xattrs(&mut entry).map_err(wrap)?;
+        pool.wait_for(&dest).map_err(pool_err)?;
 
         if kind.is_dir() {
             match fs::symlink_metadata(&dest) {
@@ -122,6 +129,7 @@ pub fn unpack_observed(
         }
         remove_any(&dest).map_err(wrap)?;
         if kind.is_hard_link() {
+            pool.barrier().map_err(pool_err)?;
             let target = entry
                 .link_name()
                 .map_err(wrap)?
@@ -166,7 +174,27 @@ pub fn unpack_observed(
             let _ = filetime::set_file_times(&dest, mtime, mtime);
             continue;
         }
-        if kind.is_file() || kind.is_contiguous() {
+        let small = header.entry_size().unwrap_or(u64::MAX) <= crate::writers::MAX_BUFFERED;
+        if (kind.is_file() || kind.is_contiguous()) && small {
+            obs.before_content();
+            let mut data = Vec::with_capacity(header.entry_size().unwrap_or(0) as usize);
+            let n = entry.read_to_end(&mut data).map_err(wrap)? as u64;
+            size += n;
+            let rel = dest.strip_prefix(root).unwrap_or(&dest);
+            obs.after_content(rel, n).map_err(wrap)?;
+            pool.submit(crate::writers::FileJob {
+                dest,
+                data,
+                uid,
+                gid,
+                mode,
+                mtime,
+                xattrs,
+            })
+            .map_err(pool_err)?;
+            continue;
+        }
+        if kind.is_file() || kind.is_contiguous() || kind == tar::EntryType::GNUSparse {
             let mut f = fs::OpenOptions::new()
                 .write(true)
                 .create_new(true)
@@ -198,6 +226,10 @@ pub fn unpack_observed(
             "skipping unsupported tar entry type"
         );
     }
+    pool.finish().map_err(|e| UnpackError::Entry {
+        path: root.display().to_string(),
+        source: e,
+    })?;
     // Directory mtimes last: creating children changes them.
     for (dir, mtime) in dirs.into_iter().rev() {
         let _ = filetime::set_file_times(&dir, mtime, mtime);
