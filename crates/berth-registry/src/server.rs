@@ -273,6 +273,38 @@ pub async fn start(cfg: &Config) -> Result<Running, ServerError> {
             }
         });
     }
+    if let Some(daddr) = cfg.http.debug.as_ref().and_then(|d| d.addr.clone()) {
+        let daddr = if daddr.starts_with(':') {
+            format!("0.0.0.0{daddr}")
+        } else {
+            daddr
+        };
+        let daddr: SocketAddr = daddr
+            .parse()
+            .map_err(|e| setup(format!("http.debug.addr {daddr:?}: {e}")))?;
+        let dl = TcpListener::bind(daddr)
+            .await
+            .map_err(|source| ServerError::Listen {
+                addr: daddr,
+                source,
+            })?;
+        let st = state.clone();
+        let debug = axum::Router::new()
+            .route(
+                "/metrics",
+                axum::routing::get(move || async move { st.metrics.render() }),
+            )
+            .route("/debug/health", axum::routing::get(|| async { "{}" }));
+        let mut rx3 = rx.clone();
+        tokio::spawn(async move {
+            let _ = axum::serve(dl, debug)
+                .with_graceful_shutdown(async move {
+                    let _ = rx3.changed().await;
+                })
+                .await;
+        });
+        tracing::info!(addr = %daddr, "debug server (/metrics, /debug/health) listening");
+    }
     tracing::info!(addr = %local_addr, tls = tls.is_some(), root = %cfg.root_directory().display(), "registry listening");
     let task = tokio::spawn(accept_loop(listener, tls, app, rx, drain));
     Ok(Running {

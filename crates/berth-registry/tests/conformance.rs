@@ -723,3 +723,67 @@ fn storage_is_interchangeable_with_distribution() {
     );
     assert_eq!(r.body, b"pushed to berth");
 }
+
+/// `http.debug.addr` serves `/metrics` and `/debug/health` on a second port, as
+/// distribution does; the main port serves `/metrics` too.
+#[test]
+fn debug_addr_serves_metrics_and_health() {
+    let port = free_port();
+    let s = Berth::start(&format!("http:\n  addr: 127.0.0.1:0\n  debug:\n    addr: 127.0.0.1:{port}\n    prometheus:\n      enabled: true\n"));
+    push_image(&s.base, "m/x", "v1", b"metrics layer", &[]);
+    let r = req(
+        "GET",
+        &format!("http://127.0.0.1:{port}/metrics"),
+        &[],
+        None,
+    );
+    assert_eq!(r.status, 200);
+    let text = String::from_utf8_lossy(&r.body).to_string();
+    assert!(text.contains("registry_manifests_pushed_total 1"), "{text}");
+    assert!(
+        text.contains("registry_http_requests_total{method=\"PUT\",code=\"201\"} 3"),
+        "{text}"
+    );
+    assert_eq!(
+        req(
+            "GET",
+            &format!("http://127.0.0.1:{port}/debug/health"),
+            &[],
+            None
+        )
+        .status,
+        200
+    );
+    assert_eq!(
+        req("GET", &format!("{}/metrics", s.base), &[], None).status,
+        200
+    );
+}
+
+/// `storage.maintenance.readonly` refuses writes and still serves reads.
+#[test]
+fn read_only_mode() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let s = Berth::start_in(dir, "");
+    push_image(&s.base, "ro/x", "v1", b"ro layer", &[]);
+    let dir = s.shutdown();
+    let s = Berth::start_in(dir, "  maintenance:\n    readonly:\n      enabled: true\n");
+    assert_eq!(
+        req(
+            "GET",
+            &format!("{}/v2/ro/x/manifests/v1", s.base),
+            &[],
+            None
+        )
+        .status,
+        200
+    );
+    let r = req(
+        "POST",
+        &format!("{}/v2/ro/x/blobs/uploads/", s.base),
+        &[],
+        None,
+    );
+    assert_eq!(r.status, 405);
+    assert_eq!(r.code(), "UNSUPPORTED");
+}
