@@ -34,6 +34,12 @@ pub struct ShimConfig {
     /// Initial pty size (rows, columns).
     #[serde(default)]
     pub console_size: Option<(u16, u16)>,
+    /// `-u` to resolve inside the rootfs (see [`crate::user::resolve_user`]).
+    #[serde(default)]
+    pub user_name: String,
+    /// `--group-add` to resolve inside the rootfs.
+    #[serde(default)]
+    pub group_add: Vec<String>,
 }
 
 /// Writes `config.json` and `berth-shim.json` for `c` into `bundle` (created if needed).
@@ -66,6 +72,8 @@ pub fn write_bundle(
         cgroups_path: spec::cgroups_path(&c.id),
         new_netns: c.network == crate::config::NetworkMode::New,
         console_size,
+        user_name: c.user_name.clone(),
+        group_add: c.group_add.clone(),
     };
     write_json_atomic(&bundle.join(SHIM_CONFIG), &shim)
 }

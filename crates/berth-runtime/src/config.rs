@@ -21,8 +21,13 @@ pub struct ContainerSpec {
     pub env: Vec<String>,
     /// Working directory inside the container (absolute); `/` when empty.
     pub cwd: String,
-    /// Numeric user to run as (names are resolved by the caller).
+    /// Numeric user to run as, used when `user_name` is empty.
     pub user: UserSpec,
+    /// Docker's `-u` value (`name`, `uid`, `name:group`, `uid:gid`); resolved by the shim
+    /// against the container's own `/etc/passwd` and `/etc/group` once the rootfs is mounted.
+    pub user_name: String,
+    /// `--group-add` (names or numbers), resolved the same way.
+    pub group_add: Vec<String>,
     /// Allocate a pseudo-terminal (`-t`).
     pub tty: bool,
     /// Keep stdin open (`-i`).

@@ -20,6 +20,7 @@ pub mod rootfs;
 pub mod shim;
 pub mod spec;
 pub mod status;
+pub mod user;
 
 pub use client::{ExecOptions, ShimClient, ShimState, SpawnOptions, StdioStream, StreamEvent};
 pub use config::ContainerSpec;

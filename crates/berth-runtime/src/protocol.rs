@@ -82,6 +82,9 @@ pub struct ExecRequest {
     pub env: Vec<String>,
     /// Working directory (absolute); the container's when empty.
     pub cwd: String,
+    /// Docker's `-u` value resolved in the container's `/etc/passwd`/`/etc/group`; when set
+    /// it takes precedence over `uid`/`gid`.
+    pub user: String,
     /// User ID (the container's when `None`).
     pub uid: Option<u32>,
     /// Group ID.

@@ -37,7 +37,11 @@ async fn shim_isolation_from_inside() {
         "Docker's default set, got {cap:#x}"
     );
     assert_eq!(lines[4].trim(), "0", "/proc/kcore is masked");
-    assert_eq!(lines[5].trim(), "0 0", "/proc/timer_list and /sys/firmware are masked");
+    assert_eq!(
+        lines[5].trim(),
+        "0 0",
+        "/proc/timer_list and /sys/firmware are masked"
+    );
     assert_eq!(lines[6].trim(), "0x9", "lo is up");
     assert_eq!(lines[7].trim(), "1", "only lo in the new netns");
     assert_eq!(lines[8], short(&p.id));
@@ -65,8 +69,17 @@ async fn shim_privileged_and_cap_add() {
     .await;
     assert_eq!(code, 0, "{err}");
     assert!(out.starts_with("mounted\n"), "{out}");
-    let timer_list: u64 = out.lines().nth(1).unwrap_or("").trim().parse().expect("size");
-    assert!(timer_list > 0, "privileged containers see /proc/timer_list unmasked");
+    let timer_list: u64 = out
+        .lines()
+        .nth(1)
+        .unwrap_or("")
+        .trim()
+        .parse()
+        .expect("size");
+    assert!(
+        timer_list > 0,
+        "privileged containers see /proc/timer_list unmasked"
+    );
     let (out, _, _, _) = run_collect(
         &env,
         "capadd",
@@ -113,4 +126,56 @@ async fn shim_user_readonly_and_limits() {
         "rlimit raised to the host's hard limit, got {nofile}"
     );
     assert_eq!(lines[5], "50");
+}
+
+#[tokio::test]
+async fn shim_user_names_from_container_passwd() {
+    if !can_run() {
+        return;
+    }
+    let env = TestEnv::new("uname");
+    let (out, err, code, _) = run_collect(
+        &env,
+        "uname",
+        &["sh", "-c", "id -u; id -g; echo $HOME"],
+        |s| {
+            s.user_name = "user".into();
+        },
+    )
+    .await;
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(out, "1000\n1000\n/home/user\n");
+
+    let p = env.prepare("badu", &["true"], |s| s.user_name = "nosuchuser".into());
+    match env.spawn(&p, true).await {
+        Err(berth_runtime::RuntimeError::Shim { exit_code, message }) => {
+            assert_eq!(exit_code, 125);
+            assert!(
+                message.contains("no matching entries in passwd file"),
+                "{message}"
+            );
+        }
+        Err(e) => panic!("unexpected {e}"),
+        Ok(_) => panic!("unknown user must fail"),
+    }
+    assert!(
+        mounts_under(&env.root).is_empty(),
+        "{:?}",
+        mounts_under(&env.root)
+    );
+
+    let p = env.prepare("execu", &["sleep", "60"], |_| {});
+    let (client, _) = env.spawn(&p, true).await.expect("spawn");
+    let (_, stream) = client
+        .exec(&berth_runtime::protocol::ExecRequest {
+            args: vec!["sh".into(), "-c".into(), "id -u; id -g".into()],
+            user: "nobody".into(),
+            ..Default::default()
+        })
+        .await
+        .expect("exec");
+    let (out, _, _) = stream.expect("stream").collect().await.expect("collect");
+    assert_eq!(String::from_utf8_lossy(&out), "65534\n65534\n");
+    client.kill(9).await.expect("kill");
+    client.wait().await.expect("wait");
 }

@@ -182,6 +182,8 @@ pub struct ExecParams<'a> {
     pub scratch: &'a Path,
     /// A unique number for file names.
     pub seq: u64,
+    /// The mounted root filesystem (for `-u` name lookups).
+    pub rootfs: &'a Path,
 }
 
 /// Starts an exec process in the running container; returns its pid and stdio.
@@ -190,7 +192,7 @@ pub fn create_exec(p: &ExecParams<'_>, req: &ExecRequest) -> Result<(i32, Stdio)
     if req.args.is_empty() {
         return Err(CreateError::runtime("no command specified"));
     }
-    let process = exec_process(p.spec, req)?;
+    let process = exec_process(p.spec, p.rootfs, req)?;
     let process_file = p.scratch.join(format!("exec-{}.json", p.seq));
     let data = serde_json::to_vec(&process).map_err(|e| ("encode process", e))?;
     fs::write(&process_file, data).map_err(|e| ("write process file", e))?;
@@ -235,7 +237,7 @@ pub fn create_exec(p: &ExecParams<'_>, req: &ExecRequest) -> Result<(i32, Stdio)
 }
 
 /// The exec's process: the container's process with the request's args, env, cwd, user, tty.
-fn exec_process(spec: &Spec, req: &ExecRequest) -> Result<Process, CreateError> {
+fn exec_process(spec: &Spec, rootfs: &Path, req: &ExecRequest) -> Result<Process, CreateError> {
     let mut process = spec
         .process()
         .clone()
@@ -262,7 +264,28 @@ fn exec_process(spec: &Spec, req: &ExecRequest) -> Result<Process, CreateError> 
         }
         process.set_cwd(PathBuf::from(&req.cwd));
     }
-    if req.uid.is_some() || req.gid.is_some() || !req.additional_gids.is_empty() {
+    if !req.user.is_empty() {
+        let r = crate::user::resolve_user(rootfs, &req.user, &[])
+            .map_err(|e| CreateError::runtime(e.to_string()))?;
+        let mut ub = UserBuilder::default().uid(r.user.uid).gid(r.user.gid);
+        if !r.user.additional_gids.is_empty() {
+            ub = ub.additional_gids(r.user.additional_gids.clone());
+        }
+        process.set_user(ub.build().map_err(|e| ("user", e))?);
+        if let Some(env) = process.env().clone() {
+            let env: Vec<String> = env
+                .into_iter()
+                .map(|e| {
+                    if e.starts_with("HOME=") {
+                        format!("HOME={}", r.home)
+                    } else {
+                        e
+                    }
+                })
+                .collect();
+            process.set_env(Some(env));
+        }
+    } else if req.uid.is_some() || req.gid.is_some() || !req.additional_gids.is_empty() {
         let current = process.user().clone();
         let mut ub = UserBuilder::default()
             .uid(req.uid.unwrap_or(current.uid()))

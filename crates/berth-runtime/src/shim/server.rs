@@ -17,7 +17,7 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use libcontainer::container::Container;
-use libcontainer::oci_spec::runtime::Spec;
+use libcontainer::oci_spec::runtime::{Spec, UserBuilder};
 use nix::sys::signal::{kill, Signal};
 use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
 use nix::unistd::Pid;
@@ -158,6 +158,7 @@ pub struct Server {
     log: Option<LogWriter>,
     finished_at: Option<Instant>,
     exec_seq: u64,
+    rootfs_path: PathBuf,
 }
 
 /// A failure before the container runs, with Docker's exit code.
@@ -196,6 +197,41 @@ fn cleanup_libcontainer(root: &std::path::Path, id: &str) {
     }
 }
 
+/// Resolves `-u`/`--group-add` in the mounted rootfs and rewrites `config.json` with the
+/// numeric user (and `HOME` from passwd unless the image or caller set one).
+fn apply_user(
+    spec: &mut Spec,
+    bundle: &std::path::Path,
+    rootfs: &std::path::Path,
+    cfg: &ShimConfig,
+) -> Result<(), StartupError> {
+    let r = crate::user::resolve_user(rootfs, &cfg.user_name, &cfg.group_add).map_err(|e| {
+        StartupError {
+            exit_code: 125,
+            message: e.to_string(),
+        }
+    })?;
+    let mut process = spec
+        .process()
+        .clone()
+        .ok_or(("config.json", "no process"))?;
+    let mut ub = UserBuilder::default().uid(r.user.uid).gid(r.user.gid);
+    if !r.user.additional_gids.is_empty() {
+        ub = ub.additional_gids(r.user.additional_gids.clone());
+    }
+    process.set_user(ub.build().map_err(|e| ("user", e))?);
+    let mut env = process.env().clone().unwrap_or_default();
+    if !env.iter().any(|e| e.starts_with("HOME=")) {
+        env.push(format!("HOME={}", r.home));
+    }
+    process.set_env(Some(env));
+    spec.set_process(Some(process));
+    let data = serde_json::to_vec_pretty(spec).map_err(|e| ("config.json", e))?;
+    crate::status::write_atomic_volatile(&bundle.join("config.json"), &data)
+        .map_err(|e| ("config.json", e))?;
+    Ok(())
+}
+
 impl Server {
     /// Mounts the rootfs, creates the container (not started), brings `lo` up and opens the
     /// control socket.
@@ -220,6 +256,17 @@ impl Server {
             .unwrap_or_default();
         let rootfs_target = bundle.join("rootfs");
         rootfs::mount_rootfs(&cfg.rootfs, &rootfs_target).map_err(|e| ("rootfs", e))?;
+        let mut spec = spec;
+        let rootfs_path = match &cfg.rootfs {
+            crate::config::RootfsSpec::Path(p) => p.clone(),
+            crate::config::RootfsSpec::Overlay { .. } => rootfs_target.clone(),
+        };
+        if !cfg.user_name.is_empty() || !cfg.group_add.is_empty() {
+            if let Err(e) = apply_user(&mut spec, &bundle, &rootfs_path, &cfg) {
+                let _ = rootfs::unmount_rootfs(&cfg.rootfs, &rootfs_target);
+                return Err(e);
+            }
+        }
         let undo = |_: &()| {
             cleanup_libcontainer(&opts.runtime_root, &opts.id);
             let _ = rootfs::unmount_rootfs(&cfg.rootfs, &rootfs_target);
@@ -297,6 +344,7 @@ impl Server {
             log,
             finished_at: None,
             exec_seq: 0,
+            rootfs_path,
         })
     }
 
@@ -847,6 +895,7 @@ impl Server {
             spec: &self.spec,
             scratch: &self.state_dir,
             seq: self.exec_seq,
+            rootfs: &self.rootfs_path,
         };
         match create_exec(&params, req) {
             Ok((pid, io)) => {
