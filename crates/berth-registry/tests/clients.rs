@@ -412,3 +412,51 @@ fn token_flow_with_builtin_token_server_and_scopes() {
         assert!(!ok, "bob's push refused: {out}");
     }
 }
+
+/// A token whose `x5c` leaf is issued by a CA in `rootcertbundle` verifies; one from an
+/// unrelated key does not (distribution's chain rule).
+#[test]
+fn token_x5c_chain_to_bundle_ca() {
+    if !have("openssl") {
+        return;
+    }
+    use berth_registry::auth::jwt::{Signer, Verifier};
+    use berth_registry::auth::Scope;
+    let dir = tempfile::tempdir().expect("tmp");
+    let (ca, _, _) = openssl_certs(dir.path());
+    let sh = format!(
+        "set -e; cd {d}
+openssl genrsa -out signer.key 2048 2>/dev/null
+openssl req -new -key signer.key -subj /CN=token-signer -out signer.csr
+openssl x509 -req -in signer.csr -CA rootCA.crt -CAkey rootCA.key -CAcreateserial -out signer.crt -days 10 -sha256 -extfile san.ext 2>/dev/null
+openssl req -x509 -newkey rsa:2048 -nodes -keyout rogue.key -out rogue.crt -days 10 -subj /CN=rogue 2>/dev/null",
+        d = dir.path().display()
+    );
+    let (ok, out) = run(Command::new("sh").arg("-c").arg(&sh));
+    assert!(ok, "{out}");
+    let p = |n: &str| dir.path().join(n);
+    let verifier =
+        Verifier::new("https://x/token", "svc", "iss", Path::new(&ca)).expect("verifier");
+    let signer = Signer::new("iss", "svc", &p("signer.key"), &p("signer.crt")).expect("signer");
+    let tok = signer
+        .sign("alice", &[Scope::repo("a/b", &["pull"])], 300)
+        .expect("sign");
+    let claims = verifier.verify(&tok).expect("chained token verifies");
+    assert!(claims.grants("repository", "a/b", "pull"));
+    let rogue = Signer::new("iss", "svc", &p("rogue.key"), &p("rogue.crt")).expect("rogue signer");
+    let bad = rogue
+        .sign("alice", &[Scope::repo("a/b", &["pull"])], 300)
+        .expect("sign");
+    assert!(
+        verifier.verify(&bad).is_err(),
+        "token from an untrusted key is refused"
+    );
+    // Wrong audience (service) is refused too.
+    let other =
+        Signer::new("iss", "other-svc", &p("signer.key"), &p("signer.crt")).expect("signer");
+    let t = other.sign("alice", &[], 300).expect("sign");
+    assert!(
+        verifier.verify(&t).is_err(),
+        "token for another service is refused"
+    );
+}

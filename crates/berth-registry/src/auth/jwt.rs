@@ -5,8 +5,9 @@
 //! A token's signing key is found, as distribution does, either through the `x5c` header
 //! (its leaf certificate must be one of the bundle's certificates) or through `kid`, the
 //! libtrust key id of a bundle certificate's public key (what cesanta/docker_auth and
-//! distribution's own tools emit). Full x5c chain building to a bundle CA is not done:
-//! the bundle must contain the signing certificate itself.
+//! distribution's own tools emit). An `x5c` leaf that is not itself in the bundle is
+//! accepted when its chain (the rest of `x5c` as intermediates) verifies up to a bundle
+//! certificate (rustls-webpki).
 
 use super::Scope;
 use base64::Engine as _;
@@ -142,6 +143,36 @@ pub struct Verifier {
     pub service: String,
     pub issuer: String,
     keys: Vec<TrustedKey>,
+    roots: Vec<CertificateDer<'static>>,
+}
+
+/// Verifies `x5c` (base64 DER, leaf first) up to one of `roots`.
+fn verify_chain(x5c: &[Vec<u8>], roots: &[CertificateDer<'static>]) -> Result<(), JwtError> {
+    let anchors: Vec<_> = roots
+        .iter()
+        .filter_map(|c| webpki::anchor_from_trusted_cert(c).ok())
+        .collect();
+    let leaf = CertificateDer::from(x5c[0].clone());
+    let inter: Vec<CertificateDer<'static>> = x5c[1..]
+        .iter()
+        .map(|d| CertificateDer::from(d.clone()))
+        .collect();
+    let ee = webpki::EndEntityCert::try_from(&leaf)
+        .map_err(|e| JwtError::Header(format!("x5c leaf: {e}")))?;
+    let algs = rustls::crypto::ring::default_provider()
+        .signature_verification_algorithms
+        .all;
+    ee.verify_for_usage(
+        algs,
+        &anchors,
+        &inter,
+        rustls_pki_types::UnixTime::now(),
+        webpki::KeyUsage::server_auth(),
+        None,
+        None,
+    )
+    .map(|_| ())
+    .map_err(|e| JwtError::Invalid(format!("x5c chain does not verify to rootcertbundle: {e}")))
 }
 
 impl Verifier {
@@ -153,7 +184,8 @@ impl Verifier {
         bundle: &Path,
     ) -> Result<Verifier, JwtError> {
         let mut keys = Vec::new();
-        for c in load_certs(bundle)? {
+        let roots = load_certs(bundle)?;
+        for c in &roots {
             keys.push(trusted_key(c.as_ref()).map_err(|m| JwtError::Load {
                 path: bundle.display().to_string(),
                 message: m,
@@ -164,23 +196,36 @@ impl Verifier {
             service: service.into(),
             issuer: issuer.into(),
             keys,
+            roots,
         })
     }
 
     /// Checks signature, issuer, audience and times; returns the claims.
     pub fn verify(&self, token: &str) -> Result<Claims, JwtError> {
         let h = jsonwebtoken::decode_header(token).map_err(|e| JwtError::Header(e.to_string()))?;
-        let key = if let Some(x5c) = h.x5c.as_ref().and_then(|v| v.first()) {
-            let der = base64::engine::general_purpose::STANDARD
-                .decode(x5c)
+        let chained;
+        let key = if let Some(x5c) = h.x5c.as_ref().filter(|v| !v.is_empty()) {
+            let ders = x5c
+                .iter()
+                .map(|c| base64::engine::general_purpose::STANDARD.decode(c))
+                .collect::<Result<Vec<_>, _>>()
                 .map_err(|e| JwtError::Header(format!("x5c: {e}")))?;
-            self.keys.iter().find(|k| k.der == der)
+            match self.keys.iter().find(|k| k.der == ders[0]) {
+                Some(k) => k,
+                None => {
+                    verify_chain(&ders, &self.roots)?;
+                    chained = trusted_key(&ders[0]).map_err(JwtError::Header)?;
+                    &chained
+                }
+            }
         } else if let Some(kid) = &h.kid {
-            self.keys.iter().find(|k| &k.kid == kid)
+            self.keys
+                .iter()
+                .find(|k| &k.kid == kid)
+                .ok_or(JwtError::UnknownKey)?
         } else {
-            None
-        }
-        .ok_or(JwtError::UnknownKey)?;
+            return Err(JwtError::UnknownKey);
+        };
         let family_ok = match h.alg {
             Algorithm::RS256
             | Algorithm::RS384
