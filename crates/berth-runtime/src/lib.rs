@@ -11,6 +11,7 @@
 //!   Docker's json-file log format shared by shim and client.
 
 pub mod bundle;
+pub mod cgroups;
 pub mod client;
 pub mod config;
 pub mod error;

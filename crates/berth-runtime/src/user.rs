@@ -140,10 +140,7 @@ pub fn resolve_user(
     if group_part.is_none() {
         if let Some(e) = entry {
             for g in &groups {
-                if g.members.contains(&e.name)
-                    && g.gid != gid
-                    && !additional.contains(&g.gid)
-                {
+                if g.members.contains(&e.name) && g.gid != gid && !additional.contains(&g.gid) {
                     additional.push(g.gid);
                 }
             }

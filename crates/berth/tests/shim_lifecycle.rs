@@ -82,6 +82,11 @@ async fn shim_kill_gives_137_and_wait_after_exit_reads_record() {
     assert!(alive(pid));
     let st = client.state().await.expect("state");
     assert_eq!(st.status, Status::Running);
+    // docker stats / top figures come from the container's cgroup.
+    let stats = berth_runtime::cgroups::stats(&format!("/berth/{}", p.id));
+    assert_eq!(stats.pids, vec![pid], "{stats:?}");
+    assert!(stats.memory_usage > 0, "{stats:?}");
+    assert_eq!(stats.pids_current, 1);
     client.kill(9).await.expect("kill");
     let rec = tokio::time::timeout(Duration::from_secs(20), client.wait())
         .await
