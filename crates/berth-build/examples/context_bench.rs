@@ -47,6 +47,7 @@ fn run(
                 chmod: None,
                 allow_decompress: cp.allow_decompress,
                 hash_cache: Some(cache),
+                tar_paths: Some(&opened.tar_paths),
             };
             let p = plan_copy(&req, &EmptyDest)?;
             eprintln!("  plan {:?}", t.elapsed());

@@ -14,7 +14,7 @@
 
 use berth_oci::RunConfig;
 use sha2::{Digest as _, Sha256};
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::fs;
 use std::io::{self, Read};
 use std::os::unix::fs::{FileTypeExt, MetadataExt};
@@ -74,6 +74,16 @@ fn host_name(file: &str, id: u32) -> String {
         GROUPS.get_or_init(|| load_names(file))
     };
     map.get(&id).cloned().unwrap_or_default()
+}
+
+/// The host's name for user `uid` (empty if unknown).
+pub fn host_user_name(uid: u32) -> String {
+    host_name("/etc/passwd", uid)
+}
+
+/// The host's name for group `gid` (empty if unknown).
+pub fn host_group_name(gid: u32) -> String {
+    host_name("/etc/group", gid)
 }
 
 /// Remembers content hashes by file metadata, so unchanged files are not read again.
@@ -372,15 +382,22 @@ pub fn dir_hash(root: &Path, rel: &str) -> io::Result<String> {
 
 /// [`dir_hash`] with an explicit [`HashStyle`].
 pub fn dir_hash_with(root: &Path, rel: &str, style: HashStyle) -> io::Result<String> {
-    dir_hash_cached(root, rel, style, None)
+    dir_hash_cached(root, rel, style, None, None)
 }
 
-/// [`dir_hash_with`] consulting and filling a [`HashCache`].
+/// [`dir_hash_with`] consulting and filling a [`HashCache`], following the legacy
+/// builder's `walkSource`: every entry under the directory is hashed through its
+/// symlinks (the hash of the *followed* path, inside `root`). With `tar_paths` (the
+/// paths the context tar contained — the daemon hashes the uploaded tar, moby
+/// `remotecontext/archive.go`) an entry that was not in the tar, such as a directory
+/// created implicitly for its children, contributes its relative path string instead
+/// of a hash; without it (image sources) a dangling symlink is skipped.
 pub fn dir_hash_cached(
     root: &Path,
     rel: &str,
     style: HashStyle,
     cache: Option<&HashCache>,
+    tar_paths: Option<&BTreeSet<String>>,
 ) -> io::Result<String> {
     let mut hashes = Vec::new();
     let start = root.join(rel);
@@ -390,7 +407,17 @@ pub fn dir_hash_cached(
     while let Some((full, name)) = stack.pop() {
         // The context root itself is not part of a `.` source's hash.
         if !name.is_empty() {
-            hashes.push(file_hash_cached(&full, &name, style, cache)?);
+            let target = crate::archive::resolve_in_root(root, Path::new(&name), true);
+            let target_rel = target
+                .strip_prefix(root)
+                .map(|p| p.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            let exists = fs::symlink_metadata(&target).is_ok();
+            match tar_paths {
+                Some(paths) if !exists || !paths.contains(&target_rel) => hashes.push(name.clone()),
+                None if !exists => {}
+                _ => hashes.push(file_hash_cached(&target, &target_rel, style, cache)?),
+            }
         }
         let meta = fs::symlink_metadata(&full)?;
         if meta.is_dir() {
@@ -476,6 +503,33 @@ mod tests {
     }
 
     #[test]
+    fn symlinks_followed_and_implicit_dirs_named() {
+        let d = tempfile::tempdir().unwrap();
+        fs::create_dir_all(d.path().join("ctx/implicit")).unwrap();
+        fs::write(d.path().join("ctx/implicit/f"), b"x").unwrap();
+        std::os::unix::fs::symlink("implicit/f", d.path().join("ctx/l")).unwrap();
+        let root = d.path();
+        let via_link = dir_hash(root, "ctx").unwrap();
+        fs::remove_file(root.join("ctx/l")).unwrap();
+        fs::copy(root.join("ctx/implicit/f"), root.join("ctx/l")).unwrap();
+        // A link hashes as its target: the target's name, not its own.
+        assert_ne!(via_link, dir_hash(root, "ctx").unwrap());
+        let paths: BTreeSet<String> = ["ctx", "ctx/implicit/f", "ctx/l"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        let h = dir_hash_cached(root, "ctx", HashStyle::Context, None, Some(&paths)).unwrap();
+        let mut want = vec![
+            file_hash(&root.join("ctx"), "ctx").unwrap(),
+            "ctx/implicit".to_string(),
+            file_hash(&root.join("ctx/implicit/f"), "ctx/implicit/f").unwrap(),
+            file_hash(&root.join("ctx/l"), "ctx/l").unwrap(),
+        ];
+        want.sort();
+        assert_eq!(h, hash_string_slice("dir", &want));
+    }
+
+    #[test]
     fn mode_and_name_matter() {
         use std::os::unix::fs::PermissionsExt;
         let d = tempfile::tempdir().unwrap();
@@ -493,7 +547,7 @@ mod tests {
         fs::create_dir_all(d.path().join("src")).unwrap();
         fs::write(d.path().join("src/f"), b"one").unwrap();
         let cache = HashCache::default();
-        let h1 = dir_hash_cached(d.path(), "src", HashStyle::Context, Some(&cache)).unwrap();
+        let h1 = dir_hash_cached(d.path(), "src", HashStyle::Context, Some(&cache), None).unwrap();
         assert_eq!(h1, dir_hash(d.path(), "src").unwrap());
         assert_eq!(cache.len(), 1);
         let p = d.path().join("cache.json");
@@ -502,11 +556,11 @@ mod tests {
         assert_eq!(cache.len(), 1);
         assert_eq!(
             h1,
-            dir_hash_cached(d.path(), "src", HashStyle::Context, Some(&cache)).unwrap()
+            dir_hash_cached(d.path(), "src", HashStyle::Context, Some(&cache), None).unwrap()
         );
         // A changed size (or mtime) is noticed.
         fs::write(d.path().join("src/f"), b"three").unwrap();
-        let h2 = dir_hash_cached(d.path(), "src", HashStyle::Context, Some(&cache)).unwrap();
+        let h2 = dir_hash_cached(d.path(), "src", HashStyle::Context, Some(&cache), None).unwrap();
         assert_ne!(h1, h2);
         assert_eq!(h2, dir_hash(d.path(), "src").unwrap());
     }

@@ -165,6 +165,9 @@ pub struct OpenedContext {
     pub dockerfile: String,
     /// The `.dockerignore` patterns the context carried.
     pub excludes: Vec<String>,
+    /// Every path the tar contained (relative, no trailing slash), minus removed
+    /// build files: what Docker's context hashes know about.
+    pub tar_paths: std::collections::BTreeSet<String>,
 }
 
 /// Extracts a (possibly compressed) context tar into `dest` and reads its
@@ -175,14 +178,19 @@ pub fn open_context<R: Read>(
     dest: &Path,
 ) -> Result<OpenedContext, ContextError> {
     let stream = archive::decompress(r)?;
-    archive::extract_tar(
+    // Owners are kept as sent: the daemon's context hashes include them.
+    let written = archive::extract_tar(
         stream,
         dest,
         ExtractOptions {
-            preserve_owner: false,
-            owner: Some((0, 0)),
+            preserve_owner: true,
+            owner: None,
         },
     )?;
+    let mut tar_paths: std::collections::BTreeSet<String> = written
+        .iter()
+        .map(|p| p.to_string_lossy().into_owned())
+        .collect();
     let requested = dockerfile.filter(|d| !d.is_empty()).unwrap_or("Dockerfile");
     let mut name = requested.trim_start_matches("./").to_string();
     let mut path = archive::resolve_in_root(dest, Path::new(&name), true);
@@ -207,6 +215,7 @@ pub fn open_context<R: Read>(
                 if let Err(e) = fs::remove_file(&p) {
                     tracing::debug!(path = %p.display(), error = %e, "removing excluded build file");
                 }
+                tar_paths.remove(&f);
             }
         }
     }
@@ -215,6 +224,7 @@ pub fn open_context<R: Read>(
         dockerfile_name: name,
         dockerfile: String::from_utf8_lossy(&text).into_owned(),
         excludes,
+        tar_paths,
     })
 }
 

@@ -68,6 +68,9 @@ pub struct CopyRequest<'a> {
     pub allow_decompress: bool,
     /// Remembered content hashes (see [`checksum::HashCache`]).
     pub hash_cache: Option<&'a checksum::HashCache>,
+    /// For context sources: the paths the context tar contained
+    /// ([`crate::context::OpenedContext::tar_paths`]), so hashes match Docker's.
+    pub tar_paths: Option<&'a std::collections::BTreeSet<String>>,
 }
 
 /// What already exists at a path of the image being built.
@@ -212,20 +215,27 @@ impl CopyPlan {
             n if n.is_empty() => "__unnamed__".to_string(),
             n => n,
         };
-        let mut fields = checksum::HeaderFields {
-            name,
-            mode: 0o600,
-            size: meta.len(),
-            typeflag: b'0',
-            ..Default::default()
-        };
-        fields.xattrs.clear();
+        // Docker downloads to a 0600 file named after the URL and hashes it like any
+        // lazily-read file (20.10: Go file-type bits in the mode, host user names),
+        // recording the bare hex digest.
+        {
+            use std::os::unix::fs::PermissionsExt;
+            fs::set_permissions(local, fs::Permissions::from_mode(0o600))
+                .map_err(|e| io_err(local, e))?;
+        }
+        let mut fields =
+            checksum::HeaderFields::from_path_with(local, &name, checksum::HashStyle::ImageSource)
+                .map_err(|e| io_err(local, e))?;
+        fields.uid = 0;
+        fields.gid = 0;
+        fields.uname = checksum::host_user_name(0);
+        fields.gname = checksum::host_group_name(0);
         let mut h = <sha2::Sha256 as sha2::Digest>::new();
         fields.write_v1(&mut h);
         let mut f = fs::File::open(local).map_err(|e| io_err(local, e))?;
         let mut w = HashWriter(&mut h);
         io::copy(&mut f, &mut w).map_err(|e| io_err(local, e))?;
-        let hash = format!("file:{}", hex::encode(sha2::Digest::finalize(h)));
+        let hash = hex::encode(sha2::Digest::finalize(h));
         if let Some(slot) = self.source_hashes.get_mut(source) {
             *slot = hash;
         }
@@ -358,8 +368,14 @@ impl Planner<'_> {
             checksum::HashStyle::Context
         };
         let hash = if is_dir {
-            checksum::dir_hash_cached(root, &resolved_rel, style, self.req.hash_cache)
-                .map_err(|e| io_err(&full, e))?
+            checksum::dir_hash_cached(
+                root,
+                &resolved_rel,
+                style,
+                self.req.hash_cache,
+                self.req.tar_paths,
+            )
+            .map_err(|e| io_err(&full, e))?
         } else {
             format!(
                 "file:{}",
@@ -810,6 +826,7 @@ mod tests {
             chmod: None,
             allow_decompress: false,
             hash_cache: None,
+            tar_paths: None,
         }
     }
 

@@ -426,6 +426,7 @@ mod tests {
             chmod: None,
             allow_decompress: false,
             hash_cache: None,
+            tar_paths: None,
         };
         let plan = plan_copy(&req, &EmptyDest).unwrap();
         let (t1, i1) = copy_layer_tar(&plan, Vec::new()).unwrap();

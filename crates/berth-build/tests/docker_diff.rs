@@ -295,6 +295,7 @@ fn simulate(dd: &Dockerd, ctx_dir: &Path, opts: &BuildOptions) -> (Simulated, us
                             chmod: None,
                             allow_decompress: c.allow_decompress,
                             hash_cache: None,
+                            tar_paths: c.from.is_none().then_some(&opened.tar_paths),
                         };
                         let mut p =
                             plan_copy(&req, &Probe(&rootfs)).unwrap_or_else(|e| panic!("{e}"));
@@ -536,4 +537,84 @@ fn berth_build_matches_dockerd_legacy_builder() {
         &[],
         Some("builder"),
     );
+
+    // .dockerignore that excludes itself and the Dockerfile (the CLI still sends them,
+    // the daemon drops them), exceptions inside an excluded directory, `**`, and
+    // symlinks inside a copied directory.
+    let ctx = write_ctx(&[
+        (
+            "Dockerfile",
+            "FROM scratch\nCOPY . /app\nCOPY docs/keep/*.md /md/\n",
+        ),
+        (
+            ".dockerignore",
+            "Dockerfile\n.dockerignore\ndocs\n!docs/keep\n**/*.tmp\n",
+        ),
+        ("docs/drop.md", "drop\n"),
+        ("docs/keep/a.md", "a\n"),
+        ("docs/keep/b.tmp", "tmp\n"),
+        ("src/x.tmp", "tmp\n"),
+        ("src/main.c", "int main(){}\n"),
+    ]);
+    std::os::unix::fs::symlink("main.c", ctx.path().join("src/link.c")).unwrap();
+    std::os::unix::fs::symlink("../docs/keep", ctx.path().join("src/dir-link")).unwrap();
+    compare(&dd, "dockerignore", ctx.path(), &[], None);
+
+    // ONBUILD triggers, inherited config and "ENTRYPOINT resets the inherited CMD",
+    // on a base image built by dockerd.
+    let parent = write_ctx(&[
+        ("Dockerfile", "FROM scratch\nENV PATH=/custom/bin GREETING=hello\nCOPY base.txt /base/\nWORKDIR /srv\nCMD [\"base-cmd\"]\nONBUILD COPY . /app/src\nONBUILD ENV BUILT=yes\n"),
+        ("base.txt", "base\n"),
+    ]);
+    compare(&dd, "onbuild-parent", parent.path(), &[], None);
+    let child = write_ctx(&[
+        (
+            "Dockerfile",
+            "FROM case-onbuild-parent\nENTRYPOINT [\"/ep\"]\nLABEL x=$GREETING\nWORKDIR rel\n",
+        ),
+        ("main.py", "print('child')\n"),
+    ]);
+    compare(&dd, "onbuild-child", child.path(), &[], None);
+
+    // ADD of URLs served on 127.0.0.1 (never extracted, mode 0600).
+    if Command::new("curl").arg("--version").output().is_err() {
+        println!("SKIP: curl not installed; ADD <url> case not run");
+        return;
+    }
+    let served = write_ctx(&[("files/readme.txt", "read me\n")]);
+    fs::write(served.path().join("files/tool.tar.gz"), &archive).unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut server = Command::new("python3")
+        .args([
+            "-m",
+            "http.server",
+            "--bind",
+            "127.0.0.1",
+            &port.to_string(),
+        ])
+        .current_dir(served.path())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("python3 http.server");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let df = format!(
+        "FROM scratch\nADD http://127.0.0.1:{port}/files/tool.tar.gz /opt/\nADD http://127.0.0.1:{port}/files/readme.txt /doc/README\n"
+    );
+    let ctx = write_ctx(&[("Dockerfile", &df)]);
+    let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        compare(&dd, "add-url", ctx.path(), &[], None)
+    }));
+    let _ = server.kill();
+    let _ = server.wait();
+    if let Err(e) = r {
+        std::panic::resume_unwind(e);
+    }
 }
