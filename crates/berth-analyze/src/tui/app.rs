@@ -36,6 +36,10 @@ pub struct App<'a> {
     pub quit: bool,
     /// Rows that fit in the tree pane (set by the view).
     pub page: usize,
+    /// The tree must be rebuilt before the next use (layer or mode changed): deferred so
+    /// that a burst of key presses costs one rebuild.
+    dirty: bool,
+    defer: bool,
 }
 
 impl<'a> App<'a> {
@@ -56,16 +60,53 @@ impl<'a> App<'a> {
             hidden: Hidden::default(),
             quit: false,
             page: 20,
+            dirty: true,
+            defer: false,
         };
         app.rebuild_tree();
         app
     }
 
     fn rebuild_tree(&mut self) {
-        self.tree = FileTree::for_layer(self.image, self.layer, self.mode);
+        self.dirty = true;
         self.cursor = 0;
         self.offset = 0;
-        self.refresh_rows();
+        if !self.defer {
+            self.sync();
+        }
+    }
+
+    /// Rebuilds the tree if the layer or mode changed since it was built.
+    pub fn sync(&mut self) {
+        if self.dirty {
+            self.tree = FileTree::for_layer(self.image, self.layer, self.mode);
+            self.dirty = false;
+            self.refresh_rows();
+        }
+    }
+
+    /// Like a key press, but a layer change only marks the tree stale (see `sync`).
+    pub fn on_key_deferred(&mut self, k: KeyEvent) {
+        let layer_move = self.pane == Pane::Layers
+            && !self.editing_filter
+            && matches!(
+                k.code,
+                KeyCode::Up
+                    | KeyCode::Down
+                    | KeyCode::PageUp
+                    | KeyCode::PageDown
+                    | KeyCode::Home
+                    | KeyCode::End
+                    | KeyCode::Char('j')
+                    | KeyCode::Char('k')
+            );
+        if !layer_move {
+            // Anything else works on the tree: bring it up to date first.
+            self.sync();
+        }
+        self.defer = layer_move;
+        self.on_key(k);
+        self.defer = false;
     }
 
     fn refresh_rows(&mut self) {
@@ -248,5 +289,23 @@ mod tests {
         assert_eq!(app.rows.len(), 2);
         app.on_key(key(KeyCode::Char(' '), KeyModifiers::CONTROL));
         assert_eq!(app.rows.len(), 4);
+    }
+
+    #[test]
+    fn deferred_layer_moves_rebuild_once_and_other_keys_see_a_fresh_tree() {
+        let img = image(&[
+            &[T::Dir("a"), T::File("a/x", 1)],
+            &[T::File("b", 2)],
+            &[T::Dir("c"), T::File("c/z", 3)],
+        ]);
+        let an = analyze(&img);
+        let mut app = App::new(&img, &an);
+        app.on_key_deferred(key(KeyCode::Down, KeyModifiers::NONE));
+        app.on_key_deferred(key(KeyCode::Down, KeyModifiers::NONE));
+        assert_eq!(app.layer, 2);
+        assert!(app.dirty, "two moves, no rebuild yet");
+        app.on_key_deferred(key(KeyCode::Tab, KeyModifiers::NONE));
+        assert!(!app.dirty);
+        assert_eq!(app.rows.len(), 5, "tree of layer 2: a, a/x, b, c, c/z");
     }
 }

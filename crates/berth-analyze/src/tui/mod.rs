@@ -38,12 +38,23 @@ pub fn run(image: &Image, analysis: &Analysis) -> Result<()> {
     let mut terminal = Terminal::new(CrosstermBackend::new(std::io::stdout())).map_err(term_err)?;
     let mut app = app::App::new(image, analysis);
     while !app.quit {
+        app.sync();
         terminal
             .draw(|f| view::draw(f, &mut app))
             .map_err(term_err)?;
-        match event::read().map_err(term_err)? {
-            Event::Key(k) if k.kind != KeyEventKind::Release => app.on_key(k),
-            _ => {}
+        // Take every key already waiting before drawing again, so held keys do not queue
+        // one tree rebuild each.
+        let mut ev = event::read().map_err(term_err)?;
+        loop {
+            if let Event::Key(k) = ev {
+                if k.kind != KeyEventKind::Release {
+                    app.on_key_deferred(k);
+                }
+            }
+            if app.quit || !event::poll(std::time::Duration::ZERO).map_err(term_err)? {
+                break;
+            }
+            ev = event::read().map_err(term_err)?;
         }
     }
     terminal.show_cursor().map_err(term_err)?;
