@@ -11,6 +11,7 @@
 
 pub mod create;
 pub mod daemonize;
+pub mod recover;
 pub mod server;
 pub mod sys;
 
