@@ -290,6 +290,22 @@ mod tests {
     }
 
     #[test]
+    fn dockerfile_in_subdir_is_sent_even_if_ignored() {
+        let d = ctx();
+        fs::create_dir_all(d.path().join("build")).unwrap();
+        fs::write(d.path().join("build/Dockerfile.prod"), "FROM scratch\n").unwrap();
+        fs::write(d.path().join(".dockerignore"), "build\n").unwrap();
+        let t = tar_context_dir(d.path(), "build/Dockerfile.prod", Vec::new()).unwrap();
+        let n = names(&t);
+        assert!(n.contains(&"build/Dockerfile.prod".to_string()), "{n:?}");
+        let out = tempfile::tempdir().unwrap();
+        let c = open_context(&t[..], Some("build/Dockerfile.prod"), out.path()).unwrap();
+        assert_eq!(c.dockerfile, "FROM scratch\n");
+        // The daemon drops it from the context afterwards (it is excluded).
+        assert!(!out.path().join("build/Dockerfile.prod").exists());
+    }
+
+    #[test]
     fn open_context_removes_excluded_build_files() {
         let d = ctx();
         let t = tar_context_dir(d.path(), "Dockerfile", Vec::new()).unwrap();
@@ -302,6 +318,19 @@ mod tests {
         assert!(!out.path().join("Dockerfile").exists());
         assert!(!out.path().join(".dockerignore").exists());
         assert!(out.path().join("src/main.py").exists());
+        // bzip2- and xz-compressed contexts open the same way.
+        let mut bz = bzip2::write::BzEncoder::new(Vec::new(), bzip2::Compression::fast());
+        bz.write_all(&t).unwrap();
+        let out2 = tempfile::tempdir().unwrap();
+        let c2 = open_context(&bz.finish().unwrap()[..], None, out2.path()).unwrap();
+        assert_eq!(c2.tar_paths, c.tar_paths);
+        let mut xz = Vec::new();
+        lzma_rs::xz_compress(&mut &t[..], &mut xz).unwrap();
+        let out3 = tempfile::tempdir().unwrap();
+        let c3 = open_context(&xz[..], None, out3.path()).unwrap();
+        assert_eq!(c3.dockerfile, "Dockerfile");
+        assert!(c.tar_paths.contains("src/main.py"));
+        assert!(!c.tar_paths.contains("Dockerfile"));
         let e = open_context(&t[..], Some("nope/Dockerfile"), out.path()).unwrap_err();
         assert_eq!(
             e.to_string(),

@@ -163,6 +163,48 @@ impl BuildPlan {
         )
     }
 
+    /// Docker's step count: global ARGs + every FROM + every instruction of the
+    /// stages built (labels from `--label` included).
+    pub fn total_steps(&self) -> usize {
+        let stages: usize = self
+            .waves
+            .iter()
+            .flatten()
+            .map(|&i| 1 + self.dockerfile.stages[i].commands.len())
+            .sum();
+        self.dockerfile.meta_args.len() + stages
+    }
+
+    /// The progress line Docker prints before a step: `Step 3/7 : COPY . /app`.
+    /// `cmd` is None for the stage's FROM line. Steps are numbered in Dockerfile
+    /// order over the stages that are built.
+    pub fn step_line(&self, stage: usize, cmd: Option<usize>) -> String {
+        let mut n = self.dockerfile.meta_args.len();
+        for &i in self
+            .waves
+            .iter()
+            .flatten()
+            .collect::<std::collections::BTreeSet<_>>()
+        {
+            let s = &self.dockerfile.stages[i];
+            if i == stage {
+                let (k, code) = match cmd {
+                    None => (1, s.source_code.clone()),
+                    Some(c) => (
+                        c + 2,
+                        s.commands
+                            .get(c)
+                            .map(|x| x.code.clone())
+                            .unwrap_or_default(),
+                    ),
+                };
+                return format!("Step {}/{} : {code}", n + k, self.total_steps());
+            }
+            n += 1 + s.commands.len();
+        }
+        String::new()
+    }
+
     /// Records which args a finished stage declared (for the unused-arg warning).
     pub fn finish_stage(&mut self, st: &StageState) {
         self.global_args.merge_referenced(&st.args);
@@ -220,6 +262,16 @@ mod tests {
             plan.unused_build_args_warning().unwrap(),
             "[Warning] One or more build-args [EXTRA] were not consumed\n"
         );
+    }
+
+    #[test]
+    fn step_lines_number_like_docker() {
+        let text = "ARG V=1\nFROM scratch AS a\nCOPY x /x\nFROM scratch AS unused\nENV A=1\nFROM scratch\nCOPY --from=a /x /y\nCMD [\"x\"]\n";
+        let plan = BuildPlan::new("Dockerfile", text, &BuildOptions::default()).unwrap();
+        assert_eq!(plan.total_steps(), 6);
+        assert_eq!(plan.step_line(0, None), "Step 2/6 : FROM scratch AS a");
+        assert_eq!(plan.step_line(0, Some(0)), "Step 3/6 : COPY x /x");
+        assert_eq!(plan.step_line(2, Some(1)), "Step 6/6 : CMD [\"x\"]");
     }
 
     #[test]
