@@ -103,32 +103,48 @@ async fn append(
     let (tx, mut rx) = tokio::sync::mpsc::channel::<Bytes>(8);
     let driver = st.store.driver().clone();
     let path = paths::upload_data(name, id);
+    // The writer thread appends; a second thread hashes what was appended, so copying
+    // into the page cache and sha256 run on two cores.
     let writer = tokio::task::spawn_blocking(move || {
-        let mut hasher = hasher;
-        let mut n = 0u64;
         let w = match driver.writer(&path, true) {
             Ok(w) => w,
             Err(e) => return (None, 0, Err(e.to_string())),
         };
-        // Small frames are batched; frames larger than the buffer go straight to the file.
-        let mut bw = std::io::BufWriter::with_capacity(256 << 10, w);
-        let mut err = None;
-        while let Some(chunk) = rx.blocking_recv() {
-            if let Err(e) = bw.write_all(&chunk) {
-                err = Some(e.to_string());
-                break;
+        std::thread::scope(|sc| {
+            let (htx, hrx) = std::sync::mpsc::sync_channel::<Bytes>(8);
+            let hashing = sc.spawn(move || {
+                let mut hasher = hasher;
+                for c in hrx {
+                    hasher.update(&c);
+                }
+                hasher
+            });
+            let mut n = 0u64;
+            // Small frames are batched; frames larger than the buffer go straight to the file.
+            let mut bw = std::io::BufWriter::with_capacity(256 << 10, w);
+            let mut err = None;
+            while let Some(chunk) = rx.blocking_recv() {
+                if let Err(e) = bw.write_all(&chunk) {
+                    err = Some(e.to_string());
+                    break;
+                }
+                n += chunk.len() as u64;
+                if htx.send(chunk).is_err() {
+                    err = Some("hashing thread stopped".to_string());
+                    break;
+                }
             }
-            hasher.update(&chunk);
-            n += chunk.len() as u64;
-        }
-        if let Err(e) = bw.flush() {
-            // The file may hold fewer bytes than were hashed: forget the hash state.
-            return (None, n, Err(e.to_string()));
-        }
-        match err {
-            Some(e) => (None, n, Err(e)),
-            None => (Some(hasher), n, Ok(())),
-        }
+            drop(htx);
+            let hasher = hashing.join().ok();
+            if let Err(e) = bw.flush() {
+                // The file may hold fewer bytes than were hashed: forget the hash state.
+                return (None, n, Err(e.to_string()));
+            }
+            match err {
+                Some(e) => (None, n, Err(e)),
+                None => (hasher, n, Ok(())),
+            }
+        })
     });
     st.metrics.uploads_in_flight.fetch_add(1, Relaxed);
     let mut stream = body.into_data_stream();
