@@ -185,9 +185,15 @@ pub fn analyze(image: &Image) -> Analysis {
             a.cumulative += size;
             a.min = Some(a.min.map_or(size, |m| m.min(size)));
         };
+        // A whiteout listed twice is still one node of dive's tree.
+        let mut whiteouts_seen: HashSet<&str> = HashSet::new();
         for (i, e) in layer.entries.iter().enumerate() {
             match e.kind {
-                EntryKind::Whiteout => visit(&e.path, dive.deleted_size(&e.path)),
+                EntryKind::Whiteout => {
+                    if whiteouts_seen.insert(&e.path) {
+                        visit(&e.path, dive.deleted_size(&e.path));
+                    }
+                }
                 EntryKind::Opaque => {}
                 _ => {
                     if explicit.get(e.path.as_str()) == Some(&i)
