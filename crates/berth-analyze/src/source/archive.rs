@@ -261,13 +261,13 @@ pub fn load_stream<R: Read>(reader: R, want: Option<&str>, name: &str) -> Result
             .read_to_end(&mut head)
             .map_err(|e| AnalyzeError::io(format!("reading {path} in {name}"), e))?;
         let is_meta = path.ends_with(".json") || path == "repositories" || path == "oci-layout";
-        if !is_meta {
-            if let Some(kind) = layer::sniff(&head) {
-                tracing::debug!(path, ?kind, "layer in stream");
-                let parsed = layer::parse_blob(Cursor::new(head).chain(&mut entry), &path)?;
-                layers.insert(path, parsed);
-                continue;
-            }
+        // Layers are recognised by content; `.tar` names (the old layout) also count,
+        // so that an unusual tar without a ustar magic is still read.
+        if !is_meta && (layer::sniff(&head).is_some() || path.ends_with(".tar")) {
+            tracing::debug!(path, "layer in stream");
+            let parsed = layer::parse_blob(Cursor::new(head).chain(&mut entry), &path)?;
+            layers.insert(path, parsed);
+            continue;
         }
         if (is_meta || looks_like_json(&head)) && size <= MAX_JSON {
             let mut buf = head;
