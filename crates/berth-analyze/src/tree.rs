@@ -3,7 +3,7 @@
 //! only what layer N itself changed. Rows are produced by walking the tree with the
 //! user's collapse set, path filter and change-type toggles applied.
 
-use crate::image::Image;
+use crate::image::{Image, Layer};
 use crate::layer::EntryKind;
 use crate::stack::{DiffType, Node, Stack};
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -149,9 +149,14 @@ impl FileTree {
         for l in image.layers.iter().take(index) {
             stack.apply(l.index, &l.entries);
         }
-        let Some(layer) = image.layers.get(index) else {
-            return FileTree::build(Vec::new());
-        };
+        match image.layers.get(index) {
+            Some(layer) => FileTree::for_layer_from(stack, layer, mode),
+            None => FileTree::build(Vec::new()),
+        }
+    }
+
+    /// The tree for `layer`, given the stack of the layers below it.
+    pub fn for_layer_from(mut stack: Stack, layer: &Layer, mode: TreeMode) -> FileTree {
         let diff = stack.apply(layer.index, &layer.entries);
         let mut changed: HashMap<String, (Node, DiffType)> = HashMap::new();
         for c in diff.changes {

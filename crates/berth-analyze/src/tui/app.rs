@@ -7,6 +7,7 @@
 
 use crate::efficiency::Analysis;
 use crate::image::Image;
+use crate::stack::Stack;
 use crate::tree::{FileTree, Hidden, Row, TreeMode};
 use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use std::collections::HashSet;
@@ -40,6 +41,8 @@ pub struct App<'a> {
     /// that a burst of key presses costs one rebuild.
     dirty: bool,
     defer: bool,
+    /// The stack of layers `0..n`, kept to make moving down cheap.
+    cache: Option<(usize, Stack)>,
 }
 
 impl<'a> App<'a> {
@@ -62,6 +65,7 @@ impl<'a> App<'a> {
             page: 20,
             dirty: true,
             defer: false,
+            cache: None,
         };
         app.rebuild_tree();
         app
@@ -78,11 +82,25 @@ impl<'a> App<'a> {
 
     /// Rebuilds the tree if the layer or mode changed since it was built.
     pub fn sync(&mut self) {
-        if self.dirty {
-            self.tree = FileTree::for_layer(self.image, self.layer, self.mode);
-            self.dirty = false;
-            self.refresh_rows();
+        if !self.dirty {
+            return;
         }
+        // Moving down applies only the layers in between to the cached stack; moving up
+        // replays from the bottom.
+        let (n, mut stack) = match self.cache.take() {
+            Some((n, st)) if n <= self.layer => (n, st),
+            _ => (0, Stack::new()),
+        };
+        for l in self.image.layers.iter().take(self.layer).skip(n) {
+            stack.apply(l.index, &l.entries);
+        }
+        self.tree = match self.image.layers.get(self.layer) {
+            Some(layer) => FileTree::for_layer_from(stack.clone(), layer, self.mode),
+            None => FileTree::build(Vec::new()),
+        };
+        self.cache = Some((self.layer, stack));
+        self.dirty = false;
+        self.refresh_rows();
     }
 
     /// Like a key press, but a layer change only marks the tree stale (see `sync`).
@@ -242,6 +260,7 @@ impl<'a> App<'a> {
 mod tests {
     use super::*;
     use crate::efficiency::analyze;
+    use crate::stack::DiffType;
     use crate::testutil::{image, T};
 
     fn key(c: KeyCode, m: KeyModifiers) -> KeyEvent {
@@ -307,5 +326,30 @@ mod tests {
         app.on_key_deferred(key(KeyCode::Tab, KeyModifiers::NONE));
         assert!(!app.dirty);
         assert_eq!(app.rows.len(), 5, "tree of layer 2: a, a/x, b, c, c/z");
+    }
+
+    #[test]
+    fn cached_stack_gives_the_same_tree_as_a_fresh_replay() {
+        let img = image(&[
+            &[T::Dir("a"), T::File("a/x", 1), T::File("a/y", 1)],
+            &[T::Whiteout("a/x"), T::File("b", 2)],
+            &[T::Dir("a"), T::Opaque("a"), T::File("a/z", 3)],
+        ]);
+        let an = analyze(&img);
+        let mut app = App::new(&img, &an);
+        let paths = |t: &FileTree| -> Vec<(String, DiffType)> {
+            t.nodes.iter().map(|n| (n.path.clone(), n.diff)).collect()
+        };
+        for (k, want) in [
+            (KeyCode::Down, 1),
+            (KeyCode::Down, 2),
+            (KeyCode::Up, 1),
+            (KeyCode::Down, 2),
+        ] {
+            app.on_key(key(k, KeyModifiers::NONE));
+            assert_eq!(app.layer, want);
+            let fresh = FileTree::for_layer(&img, want, TreeMode::Aggregated);
+            assert_eq!(paths(&app.tree), paths(&fresh), "layer {want}");
+        }
     }
 }
