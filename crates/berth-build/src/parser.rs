@@ -846,6 +846,13 @@ mod tests {
         assert_eq!(d.nodes[2].args, vec!["C", "d e", ""]);
         let e = parse("f", "ENV A=1 B\n").unwrap_err();
         assert!(e.message.contains("can't find = in \"B\""));
+        // Seen from dockerd 20.10 on the same input.
+        let e = parse("f", "# escape=`\nFROM s\nLABEL a=`\n# c\n  1 b=\"x\"\n").unwrap_err();
+        assert_eq!(
+            e.message,
+            "Syntax error - can't find = in \"1\". Must be of the form: name=value"
+        );
+        assert_eq!(e.location.line, 3);
         let e = parse("f", "ENV A\n").unwrap_err();
         assert_eq!(e.message, "ENV must have two arguments");
     }

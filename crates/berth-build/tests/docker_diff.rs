@@ -560,6 +560,22 @@ fn berth_build_matches_dockerd_legacy_builder() {
     std::os::unix::fs::symlink("../docs/keep", ctx.path().join("src/dir-link")).unwrap();
     compare(&dd, "dockerignore", ctx.path(), &[], None);
 
+    // Substitution and parsing corner cases: backtick escape directive, legacy
+    // `ENV k v`, same-instruction references, `${v:-w}`/`${v:+w}`, quotes and
+    // escapes, EXPOSE word splitting, JSON VOLUME, numeric STOPSIGNAL, continuation
+    // lines with comments inside, ARG defaults from build args.
+    let ctx = write_ctx(&[
+        ("Dockerfile", "# escape=`\nFROM scratch\nENV ABC=hello\nENV ABC=bye DEF=$ABC\nENV LEGACY value with  spaces\nARG PORTS=\"80 443/udp\"\nARG USERNAME\nARG EMPTY=\nENV U=${USERNAME:-nobody} S=${EMPTY:+set} Q='$ABC' D=\"$ABC `$ABC\"\nEXPOSE $PORTS 9000-9001\nLABEL a=1 `\n# comment inside\n  b=\"two words\"\nVOLUME [\"/v1\", \"/v2\"]\nSTOPSIGNAL 9\nUSER ${USERNAME}:staff\nWORKDIR /w/$DEF\nCOPY [\"file with space.txt\", \"/dst/\"]\n"),
+        ("file with space.txt", "s\n"),
+    ]);
+    compare(
+        &dd,
+        "substitution",
+        ctx.path(),
+        &[("USERNAME", "app")],
+        None,
+    );
+
     // ONBUILD triggers, inherited config and "ENTRYPOINT resets the inherited CMD",
     // on a base image built by dockerd.
     let parent = write_ctx(&[
