@@ -587,10 +587,11 @@ pub fn parse_node(file: &str, node: &Node) -> Result<Parsed, ParseError> {
                 _ => {}
             }
             let orig = node.original.trim_start();
-            let expr = if orig.len() >= 7 && orig[..7].eq_ignore_ascii_case("onbuild") {
-                orig[7..].trim_start().to_string()
-            } else {
-                orig.to_string()
+            let expr = match (orig.get(..7), orig.get(7..)) {
+                (Some(head), Some(rest)) if head.eq_ignore_ascii_case("onbuild") => {
+                    rest.trim_start().to_string()
+                }
+                _ => orig.to_string(),
             };
             let mut expr = expr;
             for h in &node.heredocs {
