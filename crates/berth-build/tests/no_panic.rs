@@ -91,7 +91,11 @@ fn random_dockerfiles_never_panic() {
             let words = 1 + rng.next() % 6;
             for w in 0..words {
                 if w > 0 {
-                    text.push(if rng.next() % 5 == 0 { '\t' } else { ' ' });
+                    text.push(if rng.next().is_multiple_of(5) {
+                        '\t'
+                    } else {
+                        ' '
+                    });
                 }
                 text.push_str(TOKENS[(rng.next() % TOKENS.len() as u64) as usize]);
             }
