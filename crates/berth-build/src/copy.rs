@@ -62,8 +62,8 @@ pub struct CopyRequest<'a> {
     pub from_image: bool,
     /// Resolved `--chown`.
     pub owner: Option<(u32, u32)>,
-    /// Parsed `--chmod`.
-    pub chmod: Option<u32>,
+    /// Parsed `--chmod` ([`crate::userdb::parse_chmod`]).
+    pub chmod: Option<&'a crate::userdb::Chmod>,
     /// ADD: extract local archives, allow URLs.
     pub allow_decompress: bool,
     /// Remembered content hashes (see [`checksum::HashCache`]).
@@ -458,7 +458,7 @@ impl Planner<'_> {
         };
         let mut mode = meta.mode() & 0o7777;
         if let (Some(m), false) = (self.req.chmod, ft.is_symlink()) {
-            mode = m;
+            mode = m.apply(mode, ft.is_dir());
         }
         let mut xattrs = Vec::new();
         if !ft.is_symlink() {
@@ -518,7 +518,7 @@ impl Planner<'_> {
                         target: target_dir.clone(),
                         kind: EntryKind::Dir,
                         data: EntryData::None,
-                        mode: self.req.chmod.unwrap_or(0o755),
+                        mode: self.req.chmod.map_or(0o755, |m| m.apply(0o755, true)),
                         uid,
                         gid,
                         size: 0,
@@ -597,7 +597,7 @@ impl Planner<'_> {
                     kind: EntryKind::File,
                     size: data.len() as u64,
                     data: EntryData::Bytes(data),
-                    mode: self.req.chmod.unwrap_or(0o644),
+                    mode: self.req.chmod.map_or(0o644, |m| m.apply(0o644, false)),
                     uid: identity.0,
                     gid: identity.1,
                     mtime: 0,
@@ -667,7 +667,7 @@ pub fn plan_copy(req: &CopyRequest<'_>, probe: &dyn DestProbe) -> Result<CopyPla
         planner.calc(src, true, &mut infos)?;
     }
     for c in req.contents {
-        let mode = req.chmod.unwrap_or(0o644);
+        let mode = req.chmod.map_or(0o644, |m| m.apply(0o644, false));
         infos.push(Info::Data {
             hash: format!(
                 "file:{}",
@@ -938,7 +938,8 @@ mod tests {
         let srcs = s(&["src"]);
         let mut r = req(d.path(), &srcs, "/app/");
         r.owner = Some((1000, 1001));
-        r.chmod = Some(0o700);
+        let chmod = crate::userdb::Chmod::Octal(0o700);
+        r.chmod = Some(&chmod);
         let p = plan_copy(&r, &EmptyDest).unwrap();
         for i in &p.items {
             let PlanItem::Entry(e) = i else { panic!() };

@@ -423,6 +423,9 @@ impl StageState {
                 }
             }
             Instruction::Copy(c) => {
+                if !c.chmod.is_empty() {
+                    crate::userdb::parse_chmod(&c.chmod).map_err(|m| loc_err(loc, m))?;
+                }
                 let unsupported = [("exclude", !c.excludes.is_empty()), ("parents", c.parents)];
                 if let Some((f, _)) = unsupported.iter().find(|(_, used)| *used) {
                     return Err(loc_err(
@@ -442,6 +445,9 @@ impl StageState {
                 self.copy_step("COPY", from, c.sources, c.chown, c.chmod, c.link, false)
             }
             Instruction::Add(a) => {
+                if !a.chmod.is_empty() {
+                    crate::userdb::parse_chmod(&a.chmod).map_err(|m| loc_err(loc, m))?;
+                }
                 let unsupported = [
                     ("exclude", !a.excludes.is_empty()),
                     ("checksum", !a.checksum.is_empty()),

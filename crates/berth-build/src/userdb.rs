@@ -58,15 +58,108 @@ pub fn resolve_chown(
     Ok((uid, gid))
 }
 
-/// Parses a `--chmod` value: octal (`755`, `0644`). Symbolic modes need BuildKit's
-/// Dockerfile 1.14 syntax and are refused with a clear message.
-pub fn parse_chmod(s: &str) -> Result<u32, String> {
-    match u32::from_str_radix(s, 8) {
-        Ok(m) if m <= 0o7777 => Ok(m),
-        _ => Err(format!(
-            "invalid chmod parameter {s:?}: must be an octal mode such as 755"
-        )),
+/// A parsed `--chmod`: octal, or symbolic like chmod(1) (`u=rwX,go=rX`, `+x`,
+/// `a-w`; Dockerfile 1.14 syntax), applied per entry with [`Chmod::apply`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Chmod {
+    Octal(u32),
+    Symbolic(Vec<SymbolicClause>),
+}
+
+/// One `who op perms` clause of a symbolic mode.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SymbolicClause {
+    /// Bit mask of the classes concerned (u = 0o4700, g = 0o2070, o = 0o1007).
+    pub who: u32,
+    pub ops: Vec<(char, String)>,
+}
+
+impl Chmod {
+    /// The mode an entry gets, from its current mode (`X` sets execute only on
+    /// directories and on files that already have an execute bit).
+    pub fn apply(&self, base: u32, is_dir: bool) -> u32 {
+        match self {
+            Chmod::Octal(m) => *m,
+            Chmod::Symbolic(clauses) => {
+                let mut mode = base & 0o7777;
+                for c in clauses {
+                    for (op, perms) in &c.ops {
+                        let mut bits = 0u32;
+                        for p in perms.chars() {
+                            bits |= match p {
+                                'r' => 0o444,
+                                'w' => 0o222,
+                                'x' => 0o111,
+                                'X' if is_dir || mode & 0o111 != 0 => 0o111,
+                                's' => 0o6000,
+                                't' => 0o1000,
+                                _ => 0,
+                            };
+                        }
+                        let bits = bits & c.who;
+                        mode = match op {
+                            '+' => mode | bits,
+                            '-' => mode & !bits,
+                            _ => (mode & !(c.who & 0o7777)) | bits,
+                        };
+                    }
+                }
+                mode
+            }
+        }
     }
+}
+
+/// Parses a `--chmod` value: octal (`755`, `0644`) or symbolic (`u=rwX,go=rX`).
+pub fn parse_chmod(s: &str) -> Result<Chmod, String> {
+    let bad = || {
+        format!("invalid chmod parameter {s:?}: use an octal mode such as 755 or a symbolic one such as u=rwX,go=rX")
+    };
+    if !s.is_empty() && s.chars().all(|c| c.is_ascii_digit()) {
+        return match u32::from_str_radix(s, 8) {
+            Ok(m) if m <= 0o7777 => Ok(Chmod::Octal(m)),
+            _ => Err(bad()),
+        };
+    }
+    let mut clauses = Vec::new();
+    for part in s.split(',') {
+        let mut chars = part.chars().peekable();
+        let mut who = 0u32;
+        while let Some(&c) = chars.peek() {
+            let w = match c {
+                'u' => 0o4700,
+                'g' => 0o2070,
+                'o' => 0o1007,
+                'a' => 0o7777,
+                _ => break,
+            };
+            who |= w;
+            chars.next();
+        }
+        if who == 0 {
+            who = 0o7777;
+        }
+        let mut ops = Vec::new();
+        while let Some(op) = chars.next() {
+            if !matches!(op, '+' | '-' | '=') {
+                return Err(bad());
+            }
+            let mut perms = String::new();
+            while let Some(&c) = chars.peek() {
+                if !"rwxXst".contains(c) {
+                    break;
+                }
+                perms.push(c);
+                chars.next();
+            }
+            ops.push((op, perms));
+        }
+        if ops.is_empty() {
+            return Err(bad());
+        }
+        clauses.push(SymbolicClause { who, ops });
+    }
+    Ok(Chmod::Symbolic(clauses))
 }
 
 #[cfg(test)]
@@ -102,10 +195,19 @@ mod tests {
     }
 
     #[test]
-    fn chmod_octal_only() {
-        assert_eq!(parse_chmod("755"), Ok(0o755));
-        assert_eq!(parse_chmod("0644"), Ok(0o644));
-        assert!(parse_chmod("u+x").is_err());
+    fn chmod_octal_and_symbolic() {
+        assert_eq!(parse_chmod("755"), Ok(Chmod::Octal(0o755)));
+        assert_eq!(parse_chmod("0644").unwrap().apply(0o777, false), 0o644);
         assert!(parse_chmod("99999").is_err());
+        assert!(parse_chmod("u*x").is_err());
+        assert!(parse_chmod("").is_err());
+        let m = parse_chmod("u=rwX,go=rX").unwrap();
+        assert_eq!(m.apply(0o600, false), 0o644);
+        assert_eq!(m.apply(0o700, false), 0o755);
+        assert_eq!(m.apply(0o700, true), 0o755);
+        assert_eq!(m.apply(0o600, true), 0o755);
+        assert_eq!(parse_chmod("+x").unwrap().apply(0o644, false), 0o755);
+        assert_eq!(parse_chmod("a-w").unwrap().apply(0o664, false), 0o444);
+        assert_eq!(parse_chmod("g+s,o-rwx").unwrap().apply(0o755, true), 0o2750);
     }
 }
