@@ -17,6 +17,7 @@ pub mod gclock;
 pub mod metrics;
 pub mod names;
 pub mod paths;
+pub mod sendfile;
 pub mod server;
 pub mod store;
 

@@ -354,7 +354,10 @@ async fn accept_loop(
         match &tls {
             None => {
                 let conn = builder
-                    .serve_connection(TokioIo::new(stream), svc)
+                    .serve_connection(
+                        TokioIo::new(crate::sendfile::SendfileStream::new(stream)),
+                        svc,
+                    )
                     .into_owned();
                 let fut = graceful.watch(conn);
                 tokio::spawn(async move {
@@ -377,8 +380,7 @@ async fn accept_loop(
                         }
                         Err(_) => return,
                     };
-                    let builder =
-                        hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
+                    let builder = conn_builder();
                     let conn = builder.serve_connection(TokioIo::new(s), svc).into_owned();
                     if let Err(e) = watcher.watch(conn).await {
                         tracing::debug!(error = %e, "connection ended");

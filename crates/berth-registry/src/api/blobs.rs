@@ -74,7 +74,7 @@ pub fn file_body(st: &Shared, path: String, offset: u64, len: u64) -> Body {
             let mapped = driver
                 .local_path(&path)
                 .and_then(|p| std::fs::File::open(p).ok())
-                .and_then(|f| super::mapped::map(&f, offset, len));
+                .and_then(|f| super::mapped::map(f, offset, len));
             if let Some(all) = mapped {
                 let mut at = 0usize;
                 while at < all.len() {

@@ -6,7 +6,7 @@
 
 pub mod blobs;
 pub mod manifests;
-mod mapped;
+pub(crate) mod mapped;
 pub mod route;
 pub mod uploads;
 
