@@ -48,6 +48,7 @@ fn run(
                 allow_decompress: cp.allow_decompress,
                 hash_cache: Some(cache),
                 tar_paths: Some(&opened.tar_paths),
+                excludes: &cp.excludes,
             };
             let p = plan_copy(&req, &EmptyDest)?;
             eprintln!("  plan {:?}", t.elapsed());

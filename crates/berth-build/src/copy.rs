@@ -68,6 +68,9 @@ pub struct CopyRequest<'a> {
     pub allow_decompress: bool,
     /// Remembered content hashes (see [`checksum::HashCache`]).
     pub hash_cache: Option<&'a checksum::HashCache>,
+    /// `--exclude` patterns (`.dockerignore` syntax), matched against paths relative
+    /// to each source directory (for wildcard matches: relative to the root).
+    pub excludes: &'a [String],
     /// For context sources: the paths the context tar contained
     /// ([`crate::context::OpenedContext::tar_paths`]), so hashes match Docker's.
     pub tar_paths: Option<&'a std::collections::BTreeSet<String>>,
@@ -316,6 +319,7 @@ fn url_file_name(url: &str) -> String {
 
 struct Planner<'a> {
     req: &'a CopyRequest<'a>,
+    exclude: Option<crate::ignore::PatternMatcher>,
     probe: &'a dyn DestProbe,
     items: Vec<PlanItem>,
     made_dirs: BTreeSet<String>,
@@ -337,7 +341,7 @@ impl Planner<'_> {
             let mut all = Vec::new();
             walk_rel(root, "", &mut all).map_err(|e| io_err(root, e))?;
             for rel in all {
-                if go_match(orig, &rel).unwrap_or(false) {
+                if go_match(orig, &rel).unwrap_or(false) && !self.excluded(&rel) {
                     self.calc(&rel, false, out)?;
                 }
             }
@@ -367,7 +371,21 @@ impl Planner<'_> {
         } else {
             checksum::HashStyle::Context
         };
-        let hash = if is_dir {
+        let hash = if is_dir && self.exclude.is_some() {
+            // Only what is copied counts.
+            let mut rels = Vec::new();
+            walk_rel(&full, "", &mut rels).map_err(|e| io_err(&full, e))?;
+            let mut hashes = Vec::new();
+            for r in rels.iter().filter(|r| !self.excluded(r)) {
+                let name = crate::paths::join(&[&resolved_rel, r]);
+                hashes.push(
+                    checksum::file_hash_cached(&full.join(r), &name, style, self.req.hash_cache)
+                        .map_err(|e| io_err(&full, e))?,
+                );
+            }
+            hashes.sort();
+            checksum::hash_string_slice("dir", &hashes)
+        } else if is_dir {
             checksum::dir_hash_cached(
                 root,
                 &resolved_rel,
@@ -390,6 +408,12 @@ impl Planner<'_> {
             hash,
         });
         Ok(())
+    }
+
+    fn excluded(&self, rel: &str) -> bool {
+        self.exclude
+            .as_ref()
+            .is_some_and(|pm| pm.matches_or_parent_matches(rel))
     }
 
     fn owner(&self, src: Option<&fs::Metadata>) -> (u32, u32) {
@@ -529,6 +553,7 @@ impl Planner<'_> {
                 let _ = orig;
                 let mut rels = Vec::new();
                 walk_rel(&full, "", &mut rels).map_err(|e| io_err(&full, e))?;
+                let rels: Vec<String> = rels.into_iter().filter(|r| !self.excluded(r)).collect();
                 for rel in rels {
                     let target = paths::join(&[&target_dir, &rel]);
                     let e = self.entry_from(&full.join(&rel), target.clone())?;
@@ -641,8 +666,17 @@ fn walk_rel(dir: &Path, prefix: &str, out: &mut Vec<String>) -> io::Result<()> {
 /// Resolves a COPY/ADD into a plan. `probe` tells what exists in the image already
 /// (decides "into a directory" vs "onto a file" and which parents to create).
 pub fn plan_copy(req: &CopyRequest<'_>, probe: &dyn DestProbe) -> Result<CopyPlan, CopyError> {
+    let exclude = if req.excludes.is_empty() {
+        None
+    } else {
+        Some(
+            crate::ignore::PatternMatcher::new(req.excludes)
+                .map_err(|e| io_err("--exclude", io::Error::other(e.to_string())))?,
+        )
+    };
     let mut planner = Planner {
         req,
+        exclude,
         probe,
         items: Vec::new(),
         made_dirs: BTreeSet::new(),
@@ -827,6 +861,7 @@ mod tests {
             allow_decompress: false,
             hash_cache: None,
             tar_paths: None,
+            excludes: &[],
         }
     }
 
@@ -911,6 +946,32 @@ mod tests {
         let srcs = s(&["http://127.0.0.1/x"]);
         let e = plan_copy(&req(d.path(), &srcs, "/"), &EmptyDest).unwrap_err();
         assert_eq!(e.to_string(), "COPY failed: source can't be a URL for COPY");
+    }
+
+    #[test]
+    fn excludes_filter_copy_and_hash() {
+        let d = ctx();
+        let srcs = s(&["src"]);
+        let full = plan_copy(&req(d.path(), &srcs, "/app"), &EmptyDest).unwrap();
+        let ex = s(&["lib", "*.md"]);
+        let mut r = req(d.path(), &srcs, "/app");
+        r.excludes = &ex;
+        let p = plan_copy(&r, &EmptyDest).unwrap();
+        assert_eq!(
+            targets(&p),
+            vec![
+                ("/app".to_string(), 0o755),
+                ("/app/app.py".to_string(), 0o644)
+            ]
+        );
+        assert_ne!(p.src_hash, full.src_hash);
+        let srcs = s(&["*.txt"]);
+        let ex = s(&["b.txt"]);
+        let mut r = req(d.path(), &srcs, "/d/");
+        r.excludes = &ex;
+        let p = plan_copy(&r, &EmptyDest).unwrap();
+        assert_eq!(targets(&p).last().unwrap().0, "/d/a.txt");
+        assert_eq!(targets(&p).len(), 2);
     }
 
     #[test]

@@ -79,6 +79,8 @@ pub struct CopyStep {
     pub link: bool,
     /// ADD: local archives are extracted.
     pub allow_decompress: bool,
+    /// `--exclude` patterns.
+    pub excludes: Vec<String>,
     /// The SHELL in effect (history lines start with it).
     pub shell: Vec<String>,
 }
@@ -442,14 +444,18 @@ impl StageState {
                         .map_err(|e| loc_err(loc, e.to_string()))?;
                     Some(r.result)
                 };
-                self.copy_step("COPY", from, c.sources, c.chown, c.chmod, c.link, false)
+                let mut step =
+                    self.copy_step("COPY", from, c.sources, c.chown, c.chmod, c.link, false);
+                if let Step::Copy(cs) = &mut step {
+                    cs.excludes = c.excludes;
+                }
+                step
             }
             Instruction::Add(a) => {
                 if !a.chmod.is_empty() {
                     crate::userdb::parse_chmod(&a.chmod).map_err(|m| loc_err(loc, m))?;
                 }
                 let unsupported = [
-                    ("exclude", !a.excludes.is_empty()),
                     ("checksum", !a.checksum.is_empty()),
                     ("keep-git-dir", a.keep_git_dir.is_some()),
                     ("unpack", a.unpack.is_some()),
@@ -460,7 +466,12 @@ impl StageState {
                         format!("the --{f} option is not supported yet"),
                     ));
                 }
-                self.copy_step("ADD", None, a.sources, a.chown, a.chmod, a.link, true)
+                let mut step =
+                    self.copy_step("ADD", None, a.sources, a.chown, a.chmod, a.link, true);
+                if let Step::Copy(cs) = &mut step {
+                    cs.excludes = a.excludes;
+                }
+                step
             }
         };
         Ok(step)
@@ -488,6 +499,7 @@ impl StageState {
             chmod: Some(chmod).filter(|c| !c.is_empty()),
             link,
             allow_decompress,
+            excludes: Vec::new(),
             shell: self.shell(),
         })
     }

@@ -427,6 +427,7 @@ mod tests {
             allow_decompress: false,
             hash_cache: None,
             tar_paths: None,
+            excludes: &[],
         };
         let plan = plan_copy(&req, &EmptyDest).unwrap();
         let (t1, i1) = copy_layer_tar(&plan, Vec::new()).unwrap();

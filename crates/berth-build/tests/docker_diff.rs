@@ -296,6 +296,7 @@ fn simulate(dd: &Dockerd, ctx_dir: &Path, opts: &BuildOptions) -> (Simulated, us
                             allow_decompress: c.allow_decompress,
                             hash_cache: None,
                             tar_paths: c.from.is_none().then_some(&opened.tar_paths),
+                            excludes: &c.excludes,
                         };
                         let mut p =
                             plan_copy(&req, &Probe(&rootfs)).unwrap_or_else(|e| panic!("{e}"));
