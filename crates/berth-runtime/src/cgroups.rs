@@ -63,6 +63,31 @@ pub fn stats(cgroups_path: &str) -> CgroupStats {
     s
 }
 
+/// Removes whatever is left of the cgroup at `cgroups_path` in every hierarchy (v1
+/// controllers and the v2 tree), retrying for up to `timeout` while exiting tasks still
+/// hold it busy. Returns the directories that could not be removed.
+pub fn remove_leftovers(cgroups_path: &str, timeout: std::time::Duration) -> Vec<PathBuf> {
+    let rel = cgroups_path.trim_start_matches('/');
+    if rel.is_empty() {
+        return Vec::new();
+    }
+    let mut dirs: Vec<PathBuf> = vec![PathBuf::from("/sys/fs/cgroup").join(rel)];
+    if let Ok(rd) = fs::read_dir("/sys/fs/cgroup") {
+        for e in rd.flatten() {
+            dirs.push(e.path().join(rel));
+        }
+    }
+    dirs.retain(|d| d.is_dir());
+    let end = std::time::Instant::now() + timeout;
+    loop {
+        dirs.retain(|d| fs::remove_dir(d).is_err() && d.exists());
+        if dirs.is_empty() || std::time::Instant::now() >= end {
+            return dirs;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+}
+
 fn read_pids(p: PathBuf) -> Option<Vec<i32>> {
     let text = fs::read_to_string(p).ok()?;
     Some(text.lines().filter_map(|l| l.trim().parse().ok()).collect())

@@ -142,7 +142,7 @@ async fn shim_exec_pause_resume() {
         args: vec![
             "sh".into(),
             "-c".into(),
-            "echo in-exec $FOO; hostname; echo err >&2; exit 5".into(),
+            "echo in-exec $FOO; hostname; grep Seccomp: /proc/self/status >&2; echo err >&2; exit 5".into(),
         ],
         env: vec!["FOO=bar".into()],
         ..Default::default()
@@ -152,7 +152,8 @@ async fn shim_exec_pause_resume() {
     let out = String::from_utf8_lossy(&out);
     assert!(out.starts_with("in-exec bar\n"), "{out}");
     assert!(out.contains(short(&p.id)), "hostname in {out}");
-    assert_eq!(String::from_utf8_lossy(&err), "err\n");
+    // exec'd processes get the container's seccomp filter too (mode 2 = filter).
+    assert_eq!(String::from_utf8_lossy(&err), "Seccomp:\t2\nerr\n");
     assert_eq!(rec.expect("exit").exit_code, 5);
 
     // exec with a pty, as another user.
@@ -263,4 +264,44 @@ async fn shim_survives_parent_death_and_reconnects() {
     client.kill(9).await.expect("kill");
     assert_eq!(client.wait().await.expect("wait").exit_code, 137);
     assert!(eventually(Duration::from_secs(5), || !alive(rec.shim_pid)));
+}
+
+#[tokio::test]
+async fn shim_killed_hard_is_cleaned_up() {
+    if !can_run() {
+        return;
+    }
+    let env = TestEnv::new("shimdead");
+    let p = env.prepare("shimdead", &["sleep", "60"], |_| {});
+    let (client, init_pid) = env.spawn(&p, true).await.expect("spawn");
+    let rec = client.record().expect("record").expect("shim.json");
+    std::process::Command::new("kill")
+        .args(["-9", &rec.shim_pid.to_string()])
+        .status()
+        .expect("kill");
+    assert!(eventually(Duration::from_secs(5), || !alive(rec.shim_pid)));
+    assert!(!client.is_alive().await);
+    assert!(alive(init_pid), "the container outlives its shim");
+    let (id, bundle, state, rt) = (
+        p.id.clone(),
+        p.bundle.clone(),
+        p.state.clone(),
+        env.runtime_root(),
+    );
+    let exit = tokio::task::spawn_blocking(move || {
+        berth_runtime::shim::recover::cleanup_dead_shim(&id, &bundle, &state, &rt)
+    })
+    .await
+    .expect("join")
+    .expect("cleanup");
+    assert_eq!(exit.exit_code, 137);
+    assert!(exit.error.is_some());
+    assert!(eventually(Duration::from_secs(5), || !alive(init_pid)));
+    assert!(
+        mounts_under(&env.root).is_empty(),
+        "{:?}",
+        mounts_under(&env.root)
+    );
+    assert!(cgroup_dirs(&p.id).is_empty(), "{:?}", cgroup_dirs(&p.id));
+    assert_eq!(client.wait().await.expect("wait").exit_code, 137);
 }

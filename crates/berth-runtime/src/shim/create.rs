@@ -11,8 +11,10 @@ use std::time::Duration;
 
 use libcontainer::container::builder::ContainerBuilder;
 use libcontainer::container::Container;
-use libcontainer::oci_spec::runtime::{Process, Spec, UserBuilder};
+use libcontainer::oci_spec::runtime::{LinuxSeccomp, Process, Spec, UserBuilder};
 use libcontainer::syscall::syscall::SyscallType;
+use libcontainer::workload::default::DefaultExecutor;
+use libcontainer::workload::{Executor, ExecutorError, ExecutorValidationError};
 use nix::fcntl::OFlag;
 use nix::unistd::pipe2;
 
@@ -170,6 +172,30 @@ pub fn create_init(p: &InitParams<'_>) -> Result<(Container, Stdio), CreateError
     Ok((container, io))
 }
 
+/// Runs the exec'd program like libcontainer's default executor, after loading the
+/// container's seccomp profile: libcontainer 0.7's tenant (exec) path builds a spec without
+/// `linux.seccomp`, so without this `docker exec` processes would run unfiltered. Loading a
+/// filter after capabilities are dropped needs `no_new_privs`, which the exec process
+/// therefore gets whenever a profile applies.
+#[derive(Clone)]
+struct SeccompExecutor {
+    profile: Option<LinuxSeccomp>,
+}
+
+impl Executor for SeccompExecutor {
+    fn exec(&self, spec: &Spec) -> Result<(), ExecutorError> {
+        if let Some(profile) = &self.profile {
+            libcontainer::seccomp::initialize_seccomp(profile)
+                .map_err(|e| ExecutorError::Other(format!("loading seccomp profile: {e}")))?;
+        }
+        DefaultExecutor {}.exec(spec)
+    }
+
+    fn validate(&self, spec: &Spec) -> Result<(), ExecutorValidationError> {
+        DefaultExecutor {}.validate(spec)
+    }
+}
+
 /// Parameters of [`create_exec`].
 pub struct ExecParams<'a> {
     /// Container ID.
@@ -198,9 +224,11 @@ pub fn create_exec(p: &ExecParams<'_>, req: &ExecRequest) -> Result<(i32, Stdio)
     fs::write(&process_file, data).map_err(|e| ("write process file", e))?;
     let console = p.scratch.join(format!("exec-{}.sock", p.seq));
     let mut io = Stdio::default();
+    let profile = p.spec.linux().as_ref().and_then(|l| l.seccomp().clone());
     let mut builder = ContainerBuilder::new(p.id.to_string(), SyscallType::default())
         .with_root_path(p.runtime_root)
-        .map_err(|e| ("runtime root", e))?;
+        .map_err(|e| ("runtime root", e))?
+        .with_executor(SeccompExecutor { profile });
     let listener = if req.tty {
         let _ = fs::remove_file(&console);
         let l = UnixListener::bind(&console).map_err(|e| ("console socket", e))?;
@@ -244,6 +272,9 @@ fn exec_process(spec: &Spec, rootfs: &Path, req: &ExecRequest) -> Result<Process
         .ok_or_else(|| CreateError::runtime("container spec has no process"))?;
     process.set_args(Some(req.args.clone()));
     process.set_terminal(Some(req.tty));
+    if spec.linux().as_ref().is_some_and(|l| l.seccomp().is_some()) {
+        process.set_no_new_privileges(Some(true));
+    }
     process.set_console_size(None);
     let mut env: Vec<String> = process.env().clone().unwrap_or_default();
     for e in &req.env {

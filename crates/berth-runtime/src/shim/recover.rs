@@ -51,6 +51,7 @@ pub fn cleanup_dead_shim(
             }
         }
     }
+    crate::cgroups::remove_leftovers(&crate::spec::cgroups_path(id), Duration::from_secs(2));
     if let Ok(cfg) = read_shim_config(bundle) {
         rootfs::unmount_rootfs(&cfg.rootfs, &bundle.join("rootfs"))?;
     }

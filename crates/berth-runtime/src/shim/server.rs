@@ -178,22 +178,37 @@ impl<E: std::fmt::Display> From<(&str, E)> for StartupError {
     }
 }
 
-/// Removes libcontainer's state for `id` after a failed create.
+/// Removes libcontainer's state for `id` after a failed create, reaping the failed init and
+/// removing cgroup directories it left.
 fn cleanup_libcontainer(root: &std::path::Path, id: &str) {
-    let dir = root.join(id);
-    if !dir.exists() {
-        return;
+    while let Ok(ws) = waitpid(Pid::from_raw(-1), Some(WaitPidFlag::WNOHANG)) {
+        if ws == WaitStatus::StillAlive {
+            break;
+        }
     }
-    match Container::load(dir.clone()) {
-        Ok(mut c) => {
-            if let Err(e) = c.delete(true) {
-                tracing::warn!(error = %e, "deleting half-created container");
+    let dir = root.join(id);
+    if dir.exists() {
+        match Container::load(dir.clone()) {
+            Ok(mut c) => {
+                if let Err(e) = c.delete(true) {
+                    tracing::warn!(error = %e, "deleting half-created container");
+                    let _ = fs::remove_dir_all(&dir);
+                }
+            }
+            Err(_) => {
                 let _ = fs::remove_dir_all(&dir);
             }
         }
-        Err(_) => {
-            let _ = fs::remove_dir_all(&dir);
-        }
+    }
+    remove_cgroups(id);
+}
+
+/// Removes cgroup directories libcontainer left behind (it gives up on a busy cgroup).
+fn remove_cgroups(id: &str) {
+    let left =
+        crate::cgroups::remove_leftovers(&crate::spec::cgroups_path(id), Duration::from_secs(2));
+    if !left.is_empty() {
+        tracing::warn!(?left, "cgroup directories could not be removed");
     }
 }
 
@@ -959,6 +974,7 @@ impl Server {
             tracing::warn!(error = %e, "libcontainer delete");
             cleanup_libcontainer(&self.runtime_root, &self.id);
         }
+        remove_cgroups(&self.id);
         if let Err(e) = rootfs::unmount_rootfs(&self.cfg.rootfs, &self.bundle.join("rootfs")) {
             tracing::warn!(error = %e, "unmount rootfs");
         }
