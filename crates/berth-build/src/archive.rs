@@ -12,7 +12,7 @@
 
 use std::fs;
 use std::io::{self, BufRead, BufReader, Read};
-use std::os::unix::fs::{symlink, PermissionsExt};
+use std::os::unix::fs::{symlink, MetadataExt, PermissionsExt};
 use std::path::{Component, Path, PathBuf};
 
 /// Compression formats we read.
@@ -212,6 +212,10 @@ pub struct ExtractOptions {
     pub preserve_owner: bool,
     /// Override every entry's owner.
     pub owner: Option<(u32, u32)>,
+    /// Leave an existing regular file alone when size, mtime (seconds), mode and
+    /// owner match the entry (its data is read past, not written): re-extracting a
+    /// mostly unchanged context into the previous build's directory.
+    pub reuse_unchanged: bool,
 }
 
 fn set_times(path: &Path, mtime: u64, follow: bool) {
@@ -287,6 +291,18 @@ pub fn extract_tar<R: Read>(
             ),
         };
         if let Ok(meta) = fs::symlink_metadata(&target) {
+            if opts.reuse_unchanged
+                && kind.is_file()
+                && meta.is_file()
+                && meta.len() == header.size().unwrap_or(u64::MAX)
+                && meta.mtime() == mtime as i64
+                && meta.mode() & 0o7777 == mode & 0o7777
+                && (meta.uid(), meta.gid()) == (uid, gid)
+            {
+                io::copy(&mut entry, &mut io::sink()).map_err(|e| io_err(&target, e))?;
+                written.push(rel);
+                continue;
+            }
             if !(meta.is_dir() && kind.is_dir()) {
                 if meta.is_dir() {
                     fs::remove_dir_all(&target).map_err(|e| io_err(&target, e))?;

@@ -177,6 +177,59 @@ pub fn open_context<R: Read>(
     dockerfile: Option<&str>,
     dest: &Path,
 ) -> Result<OpenedContext, ContextError> {
+    open_context_with(r, dockerfile, dest, false)
+}
+
+/// Like [`open_context`], but `dest` may hold the previous build's context: files
+/// whose size, mtime, mode and owner did not change are not rewritten, and paths the
+/// new tar does not contain are removed. The daemon can keep one such directory per
+/// build slot; the bet is the one the [`crate::checksum::HashCache`] makes.
+pub fn open_context_reusing<R: Read>(
+    r: R,
+    dockerfile: Option<&str>,
+    dest: &Path,
+) -> Result<OpenedContext, ContextError> {
+    open_context_with(r, dockerfile, dest, true)
+}
+
+/// Removes everything under `dir` that is neither in `keep` nor a parent of it.
+fn prune(
+    root: &Path,
+    dir: &Path,
+    keep: &std::collections::BTreeSet<String>,
+) -> Result<(), ContextError> {
+    for e in fs::read_dir(dir).map_err(|e| io_err(dir, e))? {
+        let e = e.map_err(|er| io_err(dir, er))?;
+        let p = e.path();
+        let rel = p
+            .strip_prefix(root)
+            .map(|x| x.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let prefix = format!("{rel}/");
+        let is_parent = keep
+            .range(prefix.clone()..)
+            .next()
+            .is_some_and(|k| k.starts_with(&prefix));
+        let meta = fs::symlink_metadata(&p).map_err(|er| io_err(&p, er))?;
+        if keep.contains(&rel) || is_parent {
+            if meta.is_dir() {
+                prune(root, &p, keep)?;
+            }
+        } else if meta.is_dir() {
+            fs::remove_dir_all(&p).map_err(|er| io_err(&p, er))?;
+        } else {
+            fs::remove_file(&p).map_err(|er| io_err(&p, er))?;
+        }
+    }
+    Ok(())
+}
+
+fn open_context_with<R: Read>(
+    r: R,
+    dockerfile: Option<&str>,
+    dest: &Path,
+    reuse: bool,
+) -> Result<OpenedContext, ContextError> {
     let stream = archive::decompress(r)?;
     // Owners are kept as sent: the daemon's context hashes include them.
     let written = archive::extract_tar(
@@ -185,12 +238,16 @@ pub fn open_context<R: Read>(
         ExtractOptions {
             preserve_owner: true,
             owner: None,
+            reuse_unchanged: reuse,
         },
     )?;
     let mut tar_paths: std::collections::BTreeSet<String> = written
         .iter()
         .map(|p| p.to_string_lossy().into_owned())
         .collect();
+    if reuse {
+        prune(dest, dest, &tar_paths)?;
+    }
     let requested = dockerfile.filter(|d| !d.is_empty()).unwrap_or("Dockerfile");
     let mut name = requested.trim_start_matches("./").to_string();
     let mut path = archive::resolve_in_root(dest, Path::new(&name), true);
@@ -287,6 +344,46 @@ mod tests {
             t,
             tar_context_dir(d.path(), "Dockerfile", Vec::new()).unwrap()
         );
+    }
+
+    #[test]
+    fn reusing_a_previous_context_dir() {
+        let d = ctx();
+        let out = tempfile::tempdir().unwrap();
+        let t = tar_context_dir(d.path(), "Dockerfile", Vec::new()).unwrap();
+        let c1 = open_context_reusing(&t[..], None, out.path()).unwrap();
+        // Change one file's content (new size), delete one, add one.
+        fs::write(d.path().join("src/main.py"), b"print('changed')").unwrap();
+        fs::remove_file(d.path().join("docs/keep/k.md")).unwrap();
+        fs::write(d.path().join("src/new.py"), b"n").unwrap();
+        let t2 = tar_context_dir(d.path(), "Dockerfile", Vec::new()).unwrap();
+        let c2 = open_context_reusing(&t2[..], None, out.path()).unwrap();
+        assert_ne!(c1.tar_paths, c2.tar_paths);
+        assert_eq!(
+            fs::read(out.path().join("src/main.py")).unwrap(),
+            b"print('changed')"
+        );
+        assert!(out.path().join("src/new.py").exists());
+        assert!(!out.path().join("docs/keep/k.md").exists());
+        // Same tree as a fresh extraction.
+        let fresh = tempfile::tempdir().unwrap();
+        open_context(&t2[..], None, fresh.path()).unwrap();
+        let list = |p: &Path| {
+            let mut v = Vec::new();
+            let mut stack = vec![p.to_path_buf()];
+            while let Some(x) = stack.pop() {
+                for e in fs::read_dir(&x).unwrap() {
+                    let e = e.unwrap();
+                    v.push(e.path().strip_prefix(p).unwrap().to_path_buf());
+                    if e.file_type().unwrap().is_dir() {
+                        stack.push(e.path());
+                    }
+                }
+            }
+            v.sort();
+            v
+        };
+        assert_eq!(list(out.path()), list(fresh.path()));
     }
 
     #[test]

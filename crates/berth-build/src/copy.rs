@@ -814,6 +814,7 @@ pub fn apply_plan(plan: &CopyPlan, rootfs: &Path) -> Result<(), CopyError> {
                     archive::ExtractOptions {
                         preserve_owner: true,
                         owner: None,
+                        reuse_unchanged: false,
                     },
                 )
                 .map_err(|er| io_err(a, io::Error::other(er.to_string())))?;

@@ -180,6 +180,7 @@ fn docker_image(dd: &Dockerd, tag: &str) -> DockerImage {
             berth_build::archive::ExtractOptions {
                 preserve_owner: true,
                 owner: None,
+                reuse_unchanged: false,
             },
         )
         .unwrap();
