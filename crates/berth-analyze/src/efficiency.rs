@@ -159,7 +159,7 @@ pub fn analyze(image: &Image) -> Analysis {
         for (i, e) in layer.entries.iter().enumerate() {
             match e.kind {
                 EntryKind::Opaque => {
-                    if !e.path.is_empty() {
+                    if !e.path.is_empty() && !opaque_dirs.contains(&e.path.as_str()) {
                         opaque_dirs.push(&e.path);
                         parents.extend(ancestors(&e.path));
                     }
