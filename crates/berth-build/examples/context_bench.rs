@@ -20,19 +20,21 @@ fn run(
     cache: &HashCache,
 ) -> Result<(), Box<dyn std::error::Error>> {
     std::fs::create_dir_all(work)?;
-    let ctx_tar = work.join("context.tar");
+    // Client and daemon run concurrently, the context streaming between them, as
+    // over the API socket.
     let t = Instant::now();
-    tar_context_dir(
-        ctx,
-        "Dockerfile",
-        std::io::BufWriter::new(std::fs::File::create(&ctx_tar)?),
-    )?;
-    eprintln!("  tar {:?}", t.elapsed());
-    let t = Instant::now();
+    let (reader, writer) = std::io::pipe()?;
+    let ctx_owned = ctx.to_path_buf();
+    let client = std::thread::spawn(move || {
+        tar_context_dir(&ctx_owned, "Dockerfile", std::io::BufWriter::new(writer))
+            .map(|_| ())
+            .map_err(|e| e.to_string())
+    });
     // The daemon keeps the previous build's context directory and re-extracts into it.
     let ctx_dir = work.parent().unwrap_or(work).join("context-slot");
-    let opened = open_context_reusing(std::fs::File::open(&ctx_tar)?, None, &ctx_dir)?;
-    eprintln!("  open {:?}", t.elapsed());
+    let opened = open_context_reusing(reader, None, &ctx_dir)?;
+    client.join().map_err(|_| "client thread panicked")??;
+    eprintln!("  send+open {:?}", t.elapsed());
     let t = Instant::now();
     let plan = BuildPlan::new("Dockerfile", &opened.dockerfile, &BuildOptions::default())?;
     let (mut st, _) = plan.begin_stage(plan.target, None);
