@@ -615,6 +615,22 @@ impl Config {
             .unwrap_or(true)
     }
 
+    /// Idle age after which GC purges upload sessions, from
+    /// `storage.maintenance.uploadpurging` (`enabled`, `age`); default 168h.
+    pub fn upload_max_age(&self) -> Option<Duration> {
+        let default = Some(crate::gc::DEFAULT_UPLOAD_MAX_AGE);
+        let Some(v) = &self.storage.maintenance.uploadpurging else {
+            return default;
+        };
+        if v.get("enabled").and_then(Value::as_bool) == Some(false) {
+            return None;
+        }
+        v.get("age")
+            .and_then(Value::as_str)
+            .and_then(|a| parse_duration(a).ok())
+            .or(default)
+    }
+
     pub fn delete_enabled(&self) -> bool {
         self.storage.delete.enabled
     }
@@ -807,6 +823,18 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("auth.token.issuer"), "{e}");
+    }
+
+    #[test]
+    fn upload_purging() {
+        let c = Config::from_yaml_and_env("", "t", env(&[])).unwrap();
+        assert_eq!(c.upload_max_age(), Some(Duration::from_secs(168 * 3600)));
+        let y = "storage:\n  maintenance:\n    uploadpurging:\n      enabled: true\n      age: 2h\n      interval: 1h\n      dryrun: false\n";
+        let c = Config::from_yaml_and_env(y, "t", env(&[])).unwrap();
+        assert_eq!(c.upload_max_age(), Some(Duration::from_secs(7200)));
+        let y = "storage:\n  maintenance:\n    uploadpurging:\n      enabled: false\n";
+        let c = Config::from_yaml_and_env(y, "t", env(&[])).unwrap();
+        assert_eq!(c.upload_max_age(), None);
     }
 
     #[test]

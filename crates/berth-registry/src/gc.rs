@@ -13,8 +13,10 @@
 //!    touched within the grace period before GC started is kept: it belongs to a push in
 //!    progress whose manifest has not arrived yet. Blob HEAD touches the link, so "the
 //!    client saw it exists and skipped the upload" also counts as recent use.
-//! 3. **Uploads are never swept.** `_uploads` sessions are not content; a blob only exists
-//!    once an upload is committed (which needs the lock).
+//! 3. **Uploads are not content.** A blob only exists once an upload is committed (which
+//!    needs the lock), so in-progress `_uploads` never affect marking. Sessions idle for
+//!    longer than `upload_max_age` (default 7 days, distribution's `uploadpurging` age)
+//!    are purged; a PATCH racing that purge fails cleanly with `BLOB_UPLOAD_UNKNOWN`.
 //!
 //! Marking starts from every tag (and, unless `--delete-untagged`, every manifest revision);
 //! a manifest marks its config, layers and child manifests; a manifest whose `subject` is
@@ -37,7 +39,12 @@ pub struct GcOptions {
     pub dry_run: bool,
     pub delete_untagged: bool,
     pub grace: Duration,
+    /// Upload sessions idle longer than this are deleted (`None`: keep all).
+    pub upload_max_age: Option<Duration>,
 }
+
+/// Default idle age after which upload sessions are purged (distribution: 168h).
+pub const DEFAULT_UPLOAD_MAX_AGE: Duration = Duration::from_secs(168 * 3600);
 
 impl Default for GcOptions {
     fn default() -> Self {
@@ -45,6 +52,7 @@ impl Default for GcOptions {
             dry_run: false,
             delete_untagged: false,
             grace: DEFAULT_GRACE,
+            upload_max_age: Some(DEFAULT_UPLOAD_MAX_AGE),
         }
     }
 }
@@ -52,6 +60,7 @@ impl Default for GcOptions {
 /// What a run did (or, with `dry_run`, would do).
 #[derive(Debug, Default)]
 pub struct GcReport {
+    pub uploads_purged: usize,
     pub blobs_marked: usize,
     pub blobs_deleted: Vec<Digest>,
     pub bytes_freed: u64,
@@ -183,7 +192,11 @@ pub fn collect(store: &Store, opts: &GcOptions) -> Result<GcReport, StoreError> 
         }
         marked.extend(alive);
     }
-    // Recently linked blobs (pushes in progress) stay, in every repository.
+    // Recently linked blobs (pushes in progress) stay, in every repository; long-idle
+    // upload sessions go.
+    let upload_cutoff = opts
+        .upload_max_age
+        .and_then(|a| started.checked_sub(a.max(opts.grace)));
     let mut stack = vec![paths::repositories()];
     while let Some(dir) = stack.pop() {
         for child in list(store, &dir)? {
@@ -192,6 +205,22 @@ pub fn collect(store: &Store, opts: &GcOptions) -> Result<GcReport, StoreError> 
                 for (d, link) in linked(store, &p)? {
                     if recent(mtime(store, &link)) {
                         marked.insert(d);
+                    }
+                }
+            } else if child == "_uploads" {
+                let Some(cut) = upload_cutoff else { continue };
+                for id in list(store, &p)? {
+                    let up = format!("{p}/{id}");
+                    let newest = [format!("{up}/data"), format!("{up}/startedat")]
+                        .iter()
+                        .filter_map(|f| mtime(store, f))
+                        .max();
+                    if newest.is_some_and(|t| t < cut) {
+                        tracing::info!(upload = %up, dry_run = opts.dry_run, "purging idle upload");
+                        if !opts.dry_run {
+                            let _ = store.driver().delete(&up);
+                        }
+                        report.uploads_purged += 1;
                     }
                 }
             } else if !child.starts_with('_') && store.driver().stat(&p).is_ok_and(|i| i.is_dir) {
@@ -318,6 +347,31 @@ mod tests {
         assert!(s.blob_size("a", &keep).unwrap().is_some());
         assert!(s.global_blob_size(&orphan).unwrap().is_none());
         assert!(s.get_manifest("a", "v1").is_ok());
+    }
+
+    #[test]
+    fn purges_only_long_idle_uploads() {
+        let t = tempfile::tempdir().unwrap();
+        let s = Store::new(Arc::new(FilesystemDriver::new(t.path())));
+        image(&s, "a", "v1", b"x");
+        let old = s.start_upload("a").unwrap();
+        let fresh = s.start_upload("a").unwrap();
+        let past = SystemTime::now() - Duration::from_secs(8 * 24 * 3600);
+        for f in ["data", "startedat"] {
+            let p = t.path().join(format!(
+                "docker/registry/v2/repositories/a/_uploads/{old}/{f}"
+            ));
+            std::fs::File::options()
+                .write(true)
+                .open(p)
+                .unwrap()
+                .set_modified(past)
+                .unwrap();
+        }
+        let r = collect(&s, &GcOptions::default()).unwrap();
+        assert_eq!(r.uploads_purged, 1);
+        assert!(s.upload_size("a", &old).is_err());
+        assert!(s.upload_size("a", &fresh).is_ok());
     }
 
     #[test]

@@ -248,6 +248,7 @@ pub async fn start(cfg: &Config) -> Result<Running, ServerError> {
             .as_deref()
             .and_then(|s| parse_duration(s).ok())
             .unwrap_or(crate::gc::DEFAULT_GRACE);
+        let upload_age = cfg.upload_max_age();
         let mut rx2 = rx.clone();
         tokio::spawn(async move {
             loop {
@@ -256,10 +257,12 @@ pub async fn start(cfg: &Config) -> Result<Running, ServerError> {
                     _ = rx2.changed() => return,
                 }
                 let s = store.clone();
+                let upload_max_age = upload_age;
                 let opts = crate::gc::GcOptions {
                     dry_run: false,
                     delete_untagged: gc.deleteuntagged,
                     grace,
+                    upload_max_age,
                 };
                 match tokio::task::spawn_blocking(move || crate::gc::collect(&s, &opts)).await {
                     Ok(Ok(rep)) => tracing::info!(

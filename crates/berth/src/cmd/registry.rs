@@ -103,6 +103,7 @@ pub fn run(args: RegistryArgs) -> anyhow::Result<i32> {
                 dry_run,
                 delete_untagged,
                 grace,
+                upload_max_age: cfg.upload_max_age(),
             };
             let rep = berth_registry::gc::collect(&store, &opts)?;
             if !quiet {
@@ -114,10 +115,11 @@ pub fn run(args: RegistryArgs) -> anyhow::Result<i32> {
                 }
             }
             println!(
-                "{} blobs marked, {} blobs and {} manifests {}, {} bytes freed",
+                "{} blobs marked, {} blobs, {} manifests and {} idle uploads {}, {} bytes freed",
                 rep.blobs_marked,
                 rep.blobs_deleted.len(),
                 rep.manifests_deleted.len(),
+                rep.uploads_purged,
                 if dry_run {
                     "eligible for deletion"
                 } else {
