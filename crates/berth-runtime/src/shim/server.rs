@@ -440,9 +440,9 @@ impl Server {
             });
             toks.push(tok);
         };
-        if self.finished_at.is_none() {
-            add(self.listener.as_raw_fd(), libc::POLLIN, Tok::Listener);
-        }
+        // Keep accepting after the exit too: late `state`/`wait`/`attach` calls get the exit
+        // record at once instead of waiting for the shim to go away.
+        add(self.listener.as_raw_fd(), libc::POLLIN, Tok::Listener);
         add(self.sig_r.as_raw_fd(), libc::POLLIN, Tok::Sig);
         let procs = std::iter::once((Target::Init, &self.init)).chain(
             self.execs
