@@ -367,6 +367,25 @@ fn token_flow_with_builtin_token_server_and_scopes() {
         .header("www-authenticate")
         .unwrap_or("")
         .contains("invalid_token"));
+    // Catalog needs registry:catalog:*.
+    let r = req("GET", &format!("{base}/v2/_catalog"), &auth, None);
+    assert_eq!(
+        r.status, 401,
+        "a repository token does not open the catalog"
+    );
+    assert!(r
+        .header("www-authenticate")
+        .unwrap_or("")
+        .contains("scope=\"registry:catalog:*\""));
+    let t_cat = curl_token("bob:pw-b", "registry:catalog:*");
+    let r = req(
+        "GET",
+        &format!("{base}/v2/_catalog"),
+        &[("Authorization", &format!("Bearer {t_cat}"))],
+        None,
+    );
+    assert_eq!(r.status, 200);
+    assert_eq!(r.json()["repositories"], serde_json::json!(["alice/app"]));
     // 7. The OAuth2 POST variant of the token endpoint.
     let r = req(
         "POST",
