@@ -179,3 +179,28 @@ async fn shim_user_names_from_container_passwd() {
     client.kill(9).await.expect("kill");
     client.wait().await.expect("wait");
 }
+
+#[tokio::test]
+async fn shim_dev_has_docker_default_devices() {
+    if !can_run() {
+        return;
+    }
+    let env = TestEnv::new("dev");
+    let (out, err, code, _) = run_collect(
+        &env,
+        "dev",
+        &["sh", "-c", "ls /dev | sort | tr '\\n' ' '; echo; echo x > /dev/null && head -c 4 /dev/urandom | wc -c; ls /dev/shm /dev/mqueue >/dev/null && echo ok"],
+        |_| {},
+    )
+    .await;
+    assert_eq!(code, 0, "{err}");
+    let mut lines = out.lines();
+    let devs: Vec<&str> = lines.next().unwrap_or("").split_whitespace().collect();
+    for d in [
+        "null", "zero", "full", "random", "urandom", "tty", "pts", "shm", "mqueue", "ptmx",
+    ] {
+        assert!(devs.contains(&d), "/dev/{d} missing: {devs:?}");
+    }
+    assert_eq!(lines.next(), Some("4"));
+    assert_eq!(lines.next(), Some("ok"));
+}
