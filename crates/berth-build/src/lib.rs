@@ -24,8 +24,9 @@
 //!
 //! # How the daemon drives it (one build)
 //!
-//! 1. [`context::open_context`] on the request body (tar, maybe compressed) → context
-//!    dir + Dockerfile text; [`frontend::BuildPlan::new`] with the `/build` options
+//! 1. [`context::open_context`] (or [`context::open_context_reusing`] into the
+//!    previous build's directory of a build slot) on the request body (tar, maybe
+//!    compressed) → context dir, the tar's path list and the Dockerfile text; [`frontend::BuildPlan::new`] with the `/build` options
 //!    (`buildargs`, `target`, `labels`) → stages, stage graph, parallel waves.
 //! 2. Per stage (stages of one wave may run in parallel): base from
 //!    `plan.graph.stages[i].base` (scratch / earlier stage / image to pull), then
@@ -41,7 +42,9 @@
 //!    `empty_layer`), failure text from [`evolve::RunStep::failure_message`];
 //!    `Copy` → `--chown` via [`userdb::resolve_chown`] (the image's
 //!    /etc/passwd, /etc/group), [`copy::plan_copy`] over the context dir or the
-//!    `--from` stage's rootfs with [`copy::RootfsDest`], downloads then
+//!    `--from` stage's rootfs with [`copy::RootfsDest`] (pass
+//!    `OpenedContext::tar_paths` for context sources so hashes match Docker's,
+//!    `--chmod` via [`userdb::parse_chmod`]), downloads then
 //!    [`copy::CopyPlan::resolve_download`], history from
 //!    [`evolve::CopyStep::created_by`], layer from [`layer::copy_layer_tar`].
 //! 4. After each stage [`frontend::BuildPlan::finish_stage`]; at the end print
