@@ -77,6 +77,15 @@ fn write_atomic(path: &Path, data: &[u8]) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Writes to stdout; a closed pipe (`| head`) is not an error.
+fn emit(text: &str) -> anyhow::Result<()> {
+    let mut out = std::io::stdout().lock();
+    match out.write_all(text.as_bytes()).and_then(|_| out.flush()) {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        r => Ok(r?),
+    }
+}
+
 /// Runs `berth analyze`.
 pub fn run(args: AnalyzeArgs) -> anyhow::Result<i32> {
     run_with_host(args, None)
@@ -134,16 +143,16 @@ pub fn run_with_host(args: AnalyzeArgs, global_host: Option<&str>) -> anyhow::Re
         let data = serde_json::to_vec_pretty(&doc)?;
         write_atomic(path, &data)?;
         if !ci {
-            println!("Exported analysis to {}", path.display());
+            emit(&format!("Exported analysis to {}\n", path.display()))?;
             return Ok(0);
         }
     }
     if let Some(ev) = &evaluation {
-        print!("{}", report::text(&image, &analysis, Some(ev)));
+        emit(&report::text(&image, &analysis, Some(ev)))?;
         return Ok(if ev.pass { 0 } else { 1 });
     }
     if args.report || !std::io::stdout().is_terminal() {
-        print!("{}", report::text(&image, &analysis, None));
+        emit(&report::text(&image, &analysis, None))?;
         return Ok(0);
     }
     berth_analyze::tui::run(&image, &analysis)?;
