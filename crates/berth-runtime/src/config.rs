@@ -44,6 +44,10 @@ pub struct ContainerSpec {
     pub security: Security,
     /// Network namespace.
     pub network: NetworkMode,
+    /// `--init`: a static init binary on the host (Docker's `docker-init`, i.e.
+    /// `/usr/bin/tini-static`), bind-mounted read-only at `/sbin/docker-init` and run as PID 1
+    /// in front of `args`; it reaps zombies and forwards signals.
+    pub init: Option<PathBuf>,
 }
 
 /// Root filesystem: an overlay of image layers plus the container's writable layer, or a

@@ -305,3 +305,49 @@ async fn shim_killed_hard_is_cleaned_up() {
     assert!(cgroup_dirs(&p.id).is_empty(), "{:?}", cgroup_dirs(&p.id));
     assert_eq!(client.wait().await.expect("wait").exit_code, 137);
 }
+
+#[tokio::test]
+async fn shim_init_reaps_and_forwards_signals() {
+    if !can_run() {
+        return;
+    }
+    let Some(init) = ["/usr/bin/tini-static", "/usr/bin/docker-init"]
+        .iter()
+        .map(std::path::PathBuf::from)
+        .find(|p| p.exists())
+    else {
+        eprintln!("SKIP: tini-static (Debian package tini) is not installed");
+        return;
+    };
+    let env = TestEnv::new("init");
+    let (out, err, code, _) = run_collect(
+        &env,
+        "init",
+        &[
+            "sh",
+            "-c",
+            "cat /proc/1/cmdline | tr '\\0' ' '; echo; echo $$; exit 4",
+        ],
+        |s| {
+            s.init = Some(init.clone());
+        },
+    )
+    .await;
+    assert_eq!(code, 4, "{err}");
+    let lines: Vec<&str> = out.lines().collect();
+    assert!(lines[0].starts_with("/sbin/docker-init -- sh"), "{out}");
+    assert_ne!(lines[1], "1", "the command is not PID 1 under --init");
+
+    // SIGTERM reaches the command through the init (a bare PID 1 would ignore it).
+    let p = env.prepare("initterm", &["sleep", "60"], |s| {
+        s.init = Some(init.clone())
+    });
+    let (client, _) = env.spawn(&p, true).await.expect("spawn");
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    client.kill(15).await.expect("kill");
+    let rec = tokio::time::timeout(Duration::from_secs(10), client.wait())
+        .await
+        .expect("SIGTERM handled in time")
+        .expect("wait");
+    assert_eq!(rec.exit_code, 143);
+}

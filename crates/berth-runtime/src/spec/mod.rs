@@ -24,6 +24,9 @@ pub fn cgroups_path(id: &str) -> String {
     format!("/berth/{id}")
 }
 
+/// Where `--init`'s binary is mounted (as in Docker).
+pub const INIT_PATH: &str = "/sbin/docker-init";
+
 /// Docker's minimum for `--memory`.
 const MIN_MEMORY: i64 = 6 * 1024 * 1024;
 
@@ -44,11 +47,18 @@ pub fn build(c: &ContainerSpec, rootfs: &Path, host: &HostInfo) -> Result<Spec, 
     };
     let env = environment(c, &hostname);
     let nofile = defaults::NOFILE_TARGET.min(host.nofile_hard);
+    let args: Vec<String> = match &c.init {
+        Some(_) => [INIT_PATH.to_string(), "--".to_string()]
+            .into_iter()
+            .chain(c.args.iter().cloned())
+            .collect(),
+        None => c.args.clone(),
+    };
 
     let mut process = json!({
         "terminal": c.tty,
         "user": {"uid": c.user.uid, "gid": c.user.gid},
-        "args": c.args,
+        "args": args,
         "env": env,
         "cwd": if c.cwd.is_empty() { "/" } else { c.cwd.as_str() },
         "capabilities": {"bounding": caps, "effective": caps, "permitted": caps},
@@ -285,6 +295,9 @@ fn mounts(c: &ContainerSpec) -> Vec<Value> {
             }
             out.push(json!({"destination": dest, "type": "bind", "source": src, "options": ["rbind", "rprivate"]}));
         }
+    }
+    if let Some(init) = &c.init {
+        out.push(json!({"destination": INIT_PATH, "type": "bind", "source": init, "options": ["rbind", "rprivate", "ro"]}));
     }
     for m in &c.mounts {
         match m {

@@ -334,3 +334,27 @@ fn mounts_network_and_tty() {
         .iter()
         .any(|n| n.typ() == LinuxNamespaceType::Network));
 }
+
+#[test]
+fn init_is_mounted_and_runs_first() {
+    let mut c = base();
+    c.init = Some("/usr/bin/tini-static".into());
+    let s = build_ok(&c);
+    let args = s
+        .process()
+        .as_ref()
+        .and_then(|p| p.args().clone())
+        .unwrap_or_default();
+    assert_eq!(args, vec!["/sbin/docker-init", "--", "sh", "-c", "true"]);
+    let m = s
+        .mounts()
+        .iter()
+        .flatten()
+        .find(|m| m.destination() == Path::new("/sbin/docker-init"))
+        .expect("init mount");
+    assert_eq!(
+        m.source().as_deref(),
+        Some(Path::new("/usr/bin/tini-static"))
+    );
+    assert!(m.options().iter().flatten().any(|o| o == "ro"));
+}
