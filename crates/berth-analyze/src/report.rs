@@ -7,6 +7,7 @@ use crate::efficiency::Analysis;
 use crate::image::Image;
 use crate::layer::{split_parent, EntryKind, LayerEntry, OPAQUE_MARKER, WHITEOUT_PREFIX};
 use crate::rules::Evaluation;
+use crate::stack::{DiffType, Stack};
 use serde::Serialize;
 use std::fmt::Write as _;
 
@@ -242,6 +243,20 @@ pub struct ExportLayer {
     pub modified: usize,
     pub removed: usize,
     pub wasted_bytes: u64,
+    /// berth: what this layer did to each path, relative to the layers below.
+    pub changes: Vec<ExportChange>,
+}
+
+/// berth: one path changed by a layer.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ExportChange {
+    /// `/`-rooted path.
+    pub path: String,
+    pub change: DiffType,
+    pub kind: EntryKind,
+    /// The new size, or for a removal the size of the removed copy.
+    pub size: u64,
 }
 
 #[derive(Debug, Serialize)]
@@ -291,12 +306,33 @@ fn finite(v: f64) -> Option<f64> {
 
 /// The `--json` document.
 pub fn export(image: &Image, a: &Analysis, eval: Option<&Evaluation>) -> Export {
+    let mut stack = Stack::new();
+    let changes: Vec<Vec<ExportChange>> = image
+        .layers
+        .iter()
+        .map(|l| {
+            stack
+                .apply(l.index, &l.entries)
+                .changes
+                .into_iter()
+                .filter(|c| c.diff != DiffType::Unmodified)
+                .map(|c| ExportChange {
+                    path: format!("/{}", c.path),
+                    change: c.diff,
+                    kind: c.node.kind,
+                    size: c.node.size,
+                })
+                .collect()
+        })
+        .collect();
+    let mut changes = changes.into_iter();
     Export {
         layer: image
             .layers
             .iter()
             .zip(&a.layers)
             .map(|(l, s)| ExportLayer {
+                changes: changes.next().unwrap_or_default(),
                 index: l.index,
                 id: l.id.clone(),
                 digest_id: l.digest.clone().unwrap_or_default(),

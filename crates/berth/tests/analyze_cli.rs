@@ -192,6 +192,19 @@ fn json_export_has_dives_shape_and_numbers() {
     assert_eq!(v["image"]["fileReference"][0]["file"], "/app/data");
     assert_eq!(v["image"]["fileReference"][0]["count"], 2);
     assert_eq!(v["image"]["corrected"]["wastedBytes"], CORRECTED_WASTED);
+    // berth's per-layer change lists.
+    let change = |l: usize, p: &str| {
+        v["layer"][l]["changes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["path"] == p)
+            .map(|c| c["change"].as_str().unwrap().to_string())
+    };
+    assert_eq!(change(1, "/app/data").as_deref(), Some("added"));
+    assert_eq!(change(2, "/app/data").as_deref(), Some("modified"));
+    assert_eq!(change(3, "/etc/conf").as_deref(), Some("removed"));
+    assert_eq!(change(3, "/bin/busybox"), None);
     let _ = std::fs::remove_dir_all(&dir);
 }
 
