@@ -23,7 +23,8 @@ async fn shim_isolation_from_inside() {
         cat /etc/hostname; \
         mount -t tmpfs none /mnt 2>/dev/null && echo mount-ok || echo mount-denied; \
         touch /proc/sys/kernel/x 2>/dev/null && echo procsys-rw || echo procsys-ro; \
-        insmod /nonexistent.ko 2>/dev/null && echo insmod-ok || echo insmod-denied";
+        insmod /nonexistent.ko 2>/dev/null && echo insmod-ok || echo insmod-denied; \
+        grep -E '^Sig(Ign|Blk):' /proc/self/status; true";
     let (out, err, code, p) = run_collect(&env, "iso", &["sh", "-c", script], |_| {}).await;
     assert_eq!(code, 0, "stderr: {err}");
     let lines: Vec<&str> = out.lines().collect();
@@ -48,6 +49,9 @@ async fn shim_isolation_from_inside() {
     assert_eq!(lines[9], "mount-denied");
     assert_eq!(lines[10], "procsys-ro");
     assert_eq!(lines[11], "insmod-denied");
+    // No signal dispositions or masks leak from the shim into the container.
+    assert_eq!(lines[12], "SigBlk:\t0000000000000000", "{out}");
+    assert_eq!(lines[13], "SigIgn:\t0000000000000000", "{out}");
 }
 
 #[tokio::test]

@@ -40,9 +40,54 @@ fn sys(op: impl Into<String>) -> impl FnOnce(nix::Error) -> RuntimeError {
     move |e| RuntimeError::Sys { op, source: e }
 }
 
-/// Installs the SIGCHLD handler and returns the read end of its self-pipe. Also ignores
-/// SIGPIPE (writes to gone clients fail with EPIPE instead) and SIGHUP.
+extern "C" fn on_ignored(_: libc::c_int) {}
+
+/// Kernel layout of `struct sigaction` for the raw `rt_sigaction` syscall.
+#[repr(C)]
+struct KernelSigaction {
+    handler: usize,
+    flags: libc::c_ulong,
+    restorer: usize,
+    mask: u64,
+}
+
+/// Resets every signal's disposition to the default and unblocks all signals, so nothing
+/// inherited from whoever started the shim (ignored SIGQUIT, SIGPIPE …) reaches the
+/// container. Uses the raw syscall because glibc refuses its internal real-time signals.
+fn reset_signals() {
+    let dfl = KernelSigaction {
+        handler: 0, // SIG_DFL
+        flags: 0,
+        restorer: 0,
+        mask: 0,
+    };
+    for sig in 1..=64 {
+        if sig == libc::SIGKILL || sig == libc::SIGSTOP {
+            continue;
+        }
+        // SAFETY: a valid sigaction struct of the kernel's layout; sigsetsize is 8.
+        unsafe {
+            libc::syscall(
+                libc::SYS_rt_sigaction,
+                sig,
+                &dfl as *const KernelSigaction,
+                std::ptr::null_mut::<KernelSigaction>(),
+                8,
+            );
+        }
+    }
+    let _ = nix::sys::signal::sigprocmask(
+        nix::sys::signal::SigmaskHow::SIG_SETMASK,
+        Some(&SigSet::empty()),
+        None,
+    );
+}
+
+/// Resets inherited signal state, installs the SIGCHLD handler and returns the read end of
+/// its self-pipe. SIGPIPE and SIGHUP get no-op handlers (not SIG_IGN, which would survive
+/// exec into the container's processes): writes to gone clients then fail with EPIPE.
 pub fn install_signals() -> Result<OwnedFd, RuntimeError> {
+    reset_signals();
     let (r, w) = nix::unistd::pipe2(OFlag::O_CLOEXEC | OFlag::O_NONBLOCK).map_err(sys("pipe"))?;
     SIGCHLD_FD.store(w.as_raw_fd(), Ordering::Relaxed);
     std::mem::forget(w);
@@ -51,7 +96,11 @@ pub fn install_signals() -> Result<OwnedFd, RuntimeError> {
         SaFlags::SA_RESTART | SaFlags::SA_NOCLDSTOP,
         SigSet::empty(),
     );
-    let ign = SigAction::new(SigHandler::SigIgn, SaFlags::empty(), SigSet::empty());
+    let ign = SigAction::new(
+        SigHandler::Handler(on_ignored),
+        SaFlags::SA_RESTART,
+        SigSet::empty(),
+    );
     // SAFETY: the handler only calls write(2).
     unsafe {
         sigaction(Signal::SIGCHLD, &act).map_err(sys("sigaction SIGCHLD"))?;
