@@ -53,6 +53,7 @@ fn run(
                 hash_cache: Some(cache),
                 tar_paths: Some(&opened.tar_paths),
                 excludes: &cp.excludes,
+                checksum: None,
             };
             let p = plan_copy(&req, &EmptyDest)?;
             eprintln!("  plan {:?}", t.elapsed());

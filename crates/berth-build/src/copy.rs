@@ -68,6 +68,8 @@ pub struct CopyRequest<'a> {
     pub allow_decompress: bool,
     /// Remembered content hashes (see [`checksum::HashCache`]).
     pub hash_cache: Option<&'a checksum::HashCache>,
+    /// ADD `--checksum=sha256:<hex>`: verified on [`CopyPlan::resolve_download`].
+    pub checksum: Option<&'a str>,
     /// `--exclude` patterns (`.dockerignore` syntax), matched against paths relative
     /// to each source directory (for wildcard matches: relative to the root).
     pub excludes: &'a [String],
@@ -175,6 +177,8 @@ pub struct CopyPlan {
     pub src_hash: String,
     /// Per-source hashes (`url:…` placeholders until downloads are resolved).
     pub source_hashes: Vec<String>,
+    /// Expected `sha256:<hex>` of the downloaded source (ADD `--checksum`).
+    pub checksum: Option<String>,
 }
 
 impl CopyPlan {
@@ -236,9 +240,19 @@ impl CopyPlan {
         let mut h = <sha2::Sha256 as sha2::Digest>::new();
         fields.write_v1(&mut h);
         let mut f = fs::File::open(local).map_err(|e| io_err(local, e))?;
-        let mut w = HashWriter(&mut h);
+        let mut content = <sha2::Sha256 as sha2::Digest>::new();
+        let mut w = HashWriter(&mut h, &mut content);
         io::copy(&mut f, &mut w).map_err(|e| io_err(local, e))?;
         let hash = hex::encode(sha2::Digest::finalize(h));
+        if let Some(want) = &self.checksum {
+            let got = format!("sha256:{}", hex::encode(sha2::Digest::finalize(content)));
+            if !want.eq_ignore_ascii_case(&got) {
+                return Err(CopyError::Failed {
+                    keyword: "ADD".into(),
+                    message: format!("digest mismatch {want}: {got}"),
+                });
+            }
+        }
         if let Some(slot) = self.source_hashes.get_mut(source) {
             *slot = hash;
         }
@@ -258,11 +272,12 @@ impl CopyPlan {
     }
 }
 
-struct HashWriter<'a>(&'a mut sha2::Sha256);
+struct HashWriter<'a>(&'a mut sha2::Sha256, &'a mut sha2::Sha256);
 
 impl io::Write for HashWriter<'_> {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         sha2::Digest::update(self.0, buf);
+        sha2::Digest::update(self.1, buf);
         Ok(buf.len())
     }
     fn flush(&mut self) -> io::Result<()> {
@@ -700,6 +715,19 @@ pub fn plan_copy(req: &CopyRequest<'_>, probe: &dyn DestProbe) -> Result<CopyPla
         }
         planner.calc(src, true, &mut infos)?;
     }
+    if let Some(c) = req.checksum {
+        if !req.sources.iter().all(|s| is_url(s)) || !req.contents.is_empty() {
+            return Err(planner.fail("checksum can't be specified for non-HTTP(S) sources"));
+        }
+        let hex_ok = c
+            .strip_prefix("sha256:")
+            .is_some_and(|h| h.len() == 64 && h.chars().all(|x| x.is_ascii_hexdigit()));
+        if !hex_ok {
+            return Err(planner.fail(format!(
+                "invalid checksum {c:?}: expected sha256:<64 hex digits>"
+            )));
+        }
+    }
     for c in req.contents {
         let mode = req.chmod.map_or(0o644, |m| m.apply(0o644, false));
         infos.push(Info::Data {
@@ -726,6 +754,7 @@ pub fn plan_copy(req: &CopyRequest<'_>, probe: &dyn DestProbe) -> Result<CopyPla
         items: planner.items,
         src_hash,
         source_hashes: hashes,
+        checksum: req.checksum.map(str::to_string),
     })
 }
 
@@ -863,6 +892,7 @@ mod tests {
             hash_cache: None,
             tar_paths: None,
             excludes: &[],
+            checksum: None,
         }
     }
 

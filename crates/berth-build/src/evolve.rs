@@ -81,6 +81,8 @@ pub struct CopyStep {
     pub allow_decompress: bool,
     /// `--exclude` patterns.
     pub excludes: Vec<String>,
+    /// ADD `--checksum=sha256:…` of a URL source.
+    pub checksum: Option<String>,
     /// The SHELL in effect (history lines start with it).
     pub shell: Vec<String>,
 }
@@ -456,7 +458,6 @@ impl StageState {
                     crate::userdb::parse_chmod(&a.chmod).map_err(|m| loc_err(loc, m))?;
                 }
                 let unsupported = [
-                    ("checksum", !a.checksum.is_empty()),
                     ("keep-git-dir", a.keep_git_dir.is_some()),
                     ("unpack", a.unpack.is_some()),
                 ];
@@ -470,6 +471,7 @@ impl StageState {
                     self.copy_step("ADD", None, a.sources, a.chown, a.chmod, a.link, true);
                 if let Step::Copy(cs) = &mut step {
                     cs.excludes = a.excludes;
+                    cs.checksum = Some(a.checksum).filter(|c| !c.is_empty());
                 }
                 step
             }
@@ -500,6 +502,7 @@ impl StageState {
             link,
             allow_decompress,
             excludes: Vec::new(),
+            checksum: None,
             shell: self.shell(),
         })
     }

@@ -428,6 +428,7 @@ mod tests {
             hash_cache: None,
             tar_paths: None,
             excludes: &[],
+            checksum: None,
         };
         let plan = plan_copy(&req, &EmptyDest).unwrap();
         let (t1, i1) = copy_layer_tar(&plan, Vec::new()).unwrap();

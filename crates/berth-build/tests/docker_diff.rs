@@ -298,6 +298,7 @@ fn simulate(dd: &Dockerd, ctx_dir: &Path, opts: &BuildOptions) -> (Simulated, us
                             hash_cache: None,
                             tar_paths: c.from.is_none().then_some(&opened.tar_paths),
                             excludes: &c.excludes,
+                            checksum: c.checksum.as_deref(),
                         };
                         let mut p =
                             plan_copy(&req, &Probe(&rootfs)).unwrap_or_else(|e| panic!("{e}"));
