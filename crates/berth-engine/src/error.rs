@@ -13,6 +13,9 @@ pub enum EngineError {
     BadRequest(String),
     #[error("{0}")]
     Internal(String),
+    /// The container's process could not be started; `exit_code` is Docker's 125/126/127.
+    #[error("{message}")]
+    StartFailed { exit_code: i32, message: String },
 }
 
 impl EngineError {
@@ -22,6 +25,13 @@ impl EngineError {
             EngineError::Conflict(_) => 409,
             EngineError::BadRequest(_) => 400,
             EngineError::Internal(_) => 500,
+            EngineError::StartFailed { exit_code, .. } => {
+                if *exit_code == 125 {
+                    500
+                } else {
+                    400
+                }
+            }
         }
     }
 }

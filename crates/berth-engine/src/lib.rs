@@ -6,6 +6,7 @@
 
 pub mod archive;
 pub mod changes;
+pub mod containers;
 pub mod error;
 pub mod filters;
 pub mod images;
@@ -23,19 +24,26 @@ pub struct EngineConfig {
     pub data_root: PathBuf,
     /// Where the API listens, for `/info`.
     pub host: String,
+    /// Runtime state: shim sockets and libcontainer's state (`/run/berth`).
+    pub exec_root: PathBuf,
 }
 
 /// The daemon's state.
 pub struct Engine {
     pub(crate) store: Store,
     pub(crate) config: EngineConfig,
+    pub(crate) containers: containers::Containers,
 }
 
 impl Engine {
     /// Opens the data root (sweeping crash leftovers).
     pub fn open(config: EngineConfig) -> Result<Arc<Engine>> {
         let store = Store::open(&config.data_root)?;
-        Ok(Arc::new(Engine { store, config }))
+        Ok(Arc::new(Engine {
+            store,
+            config,
+            containers: Default::default(),
+        }))
     }
 
     pub fn data_root(&self) -> &Path {

@@ -32,6 +32,7 @@ use std::sync::Mutex;
 const IMAGES: TableDefinition<&str, &[u8]> = TableDefinition::new("images");
 const TAGS: TableDefinition<&str, &str> = TableDefinition::new("tags");
 const LAYERS: TableDefinition<&str, &[u8]> = TableDefinition::new("layers");
+const CONTAINERS: TableDefinition<&str, &[u8]> = TableDefinition::new("containers");
 
 /// The chain ID of a layer stack: `chain(0) = diff(0)`,
 /// `chain(n) = sha256(chain(n-1) + " " + diff(n))`.
@@ -105,6 +106,7 @@ impl Store {
             tx.open_table(IMAGES)?;
             tx.open_table(TAGS)?;
             tx.open_table(LAYERS)?;
+            tx.open_table(CONTAINERS)?;
             tx.commit()?;
         }
         let store = Store {
@@ -278,6 +280,36 @@ impl Store {
             message: e.to_string(),
         })?;
         Ok((raw, cfg))
+    }
+
+    // ---- container records (opaque JSON owned by the engine) ----
+
+    /// Stores (replaces) a container record.
+    pub fn put_container(&self, id: &str, record: &[u8]) -> Result<(), StoreError> {
+        let tx = self.db.begin_write()?;
+        tx.open_table(CONTAINERS)?.insert(id, record)?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Removes a container record.
+    pub fn delete_container(&self, id: &str) -> Result<(), StoreError> {
+        let tx = self.db.begin_write()?;
+        tx.open_table(CONTAINERS)?.remove(id)?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Every container record.
+    pub fn containers(&self) -> Result<Vec<Vec<u8>>, StoreError> {
+        let tx = self.db.begin_read()?;
+        let t = tx.open_table(CONTAINERS)?;
+        let mut out = Vec::new();
+        for row in t.iter()? {
+            let (_, v) = row?;
+            out.push(v.value().to_vec());
+        }
+        Ok(out)
     }
 
     // ---- writing ----

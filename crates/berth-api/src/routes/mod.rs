@@ -1,5 +1,6 @@
 //! The route table.
 
+mod containers;
 mod images;
 mod system;
 
@@ -44,6 +45,27 @@ pub fn router(state: AppState) -> Router {
                 .post(images::by_name_post)
                 .delete(images::remove),
         )
+        .route("/containers/create", post(containers::create))
+        .route("/containers/json", get(containers::list))
+        .route("/containers/{id}/json", get(containers::inspect))
+        .route("/containers/{id}/start", post(containers::start))
+        .route("/containers/{id}/stop", post(containers::stop))
+        .route("/containers/{id}/restart", post(containers::restart))
+        .route("/containers/{id}/kill", post(containers::kill))
+        .route("/containers/{id}/pause", post(containers::pause))
+        .route("/containers/{id}/unpause", post(containers::unpause))
+        .route("/containers/{id}/wait", post(containers::wait))
+        .route("/containers/{id}/attach", post(containers::attach))
+        .route("/containers/{id}/resize", post(containers::resize))
+        .route("/containers/{id}/logs", get(containers::logs))
+        .route("/containers/{id}/exec", post(containers::exec_create))
+        .route(
+            "/containers/{id}",
+            axum::routing::delete(containers::remove),
+        )
+        .route("/exec/{id}/start", post(containers::exec_start))
+        .route("/exec/{id}/json", get(containers::exec_inspect))
+        .route("/exec/{id}/resize", post(containers::exec_resize))
         .fallback(system::not_found)
         .with_state(state)
 }

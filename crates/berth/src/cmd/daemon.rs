@@ -13,6 +13,9 @@ pub struct DaemonArgs {
     /// Root directory of persistent state.
     #[arg(long, default_value = "/var/lib/berth")]
     pub data_root: PathBuf,
+    /// Root directory of runtime state (shim sockets, libcontainer state).
+    #[arg(long, default_value = "/run/berth")]
+    pub exec_root: PathBuf,
     /// Log level (error, warn, info, debug, trace).
     #[arg(long, default_value = "info")]
     pub log_level: String,
@@ -33,6 +36,7 @@ pub fn run(a: DaemonArgs) -> Result<i32> {
     let engine = berth_engine::Engine::open(berth_engine::EngineConfig {
         data_root: a.data_root.clone(),
         host: a.listen.clone(),
+        exec_root: a.exec_root.clone(),
     })
     .with_context(|| format!("opening data root {}", a.data_root.display()))?;
     let rt = tokio::runtime::Builder::new_multi_thread()
@@ -50,6 +54,10 @@ pub fn run(a: DaemonArgs) -> Result<i32> {
             }
             std::fs::remove_file(&path).with_context(|| format!("remove stale {}", path.display()))?;
         }
+        engine
+            .restore_containers()
+            .await
+            .context("restoring containers")?;
         let listener = tokio::net::UnixListener::bind(&path)
             .with_context(|| format!("listen on {}", path.display()))?;
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o660))?;

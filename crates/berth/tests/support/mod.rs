@@ -47,6 +47,8 @@ impl Daemon {
         let child = Command::new(BERTH)
             .args(["daemon", "-H", &self.host(), "--data-root"])
             .arg(self.data_root())
+            .arg("--exec-root")
+            .arg(self.dir.path().join("exec"))
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()
