@@ -169,15 +169,33 @@ fn load_tls(cfg: &Config) -> Result<Option<tokio_rustls::TlsAcceptor>, ServerErr
                     .map_err(|e| setup(format!("http.tls.clientcas {}: {e}", p.display())))?;
             }
         }
-        let v =
-            rustls::server::WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider)
-                .build()
-                .map_err(setup)?;
+        let v = rustls::server::WebPkiClientVerifier::builder_with_provider(
+            Arc::new(roots),
+            provider.clone(),
+        )
+        .build()
+        .map_err(setup)?;
         builder.with_client_cert_verifier(v)
     };
-    let mut sc = builder
-        .with_single_cert(certs, key)
-        .map_err(|e| setup(format!("http.tls: certificate and key do not fit: {e}")))?;
+    // Not `with_single_cert`: it re-parses the certificate with webpki, which refuses the
+    // v1 certificates that the guide's `openssl x509 -req` (no extensions) produces and
+    // that distribution serves fine. The key is still checked by loading it.
+    let signing = provider
+        .key_provider
+        .load_private_key(key)
+        .map_err(|e| setup(format!("http.tls.key: {e}")))?;
+    if let (Some(pk), Ok((_, leaf))) = (
+        signing.public_key(),
+        x509_parser::parse_x509_certificate(certs[0].as_ref()),
+    ) {
+        if pk.as_ref() != leaf.tbs_certificate.subject_pki.raw {
+            return Err(setup(
+                "http.tls: the key in http.tls.key does not belong to the certificate in http.tls.certificate",
+            ));
+        }
+    }
+    let ck = rustls::sign::CertifiedKey::new(certs, signing);
+    let mut sc = builder.with_cert_resolver(Arc::new(rustls::sign::SingleCertAndKey::from(ck)));
     sc.alpn_protocols = vec![b"http/1.1".to_vec()];
     Ok(Some(tokio_rustls::TlsAcceptor::from(Arc::new(sc))))
 }

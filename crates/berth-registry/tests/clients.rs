@@ -479,3 +479,38 @@ openssl req -x509 -newkey rsa:2048 -nodes -keyout rogue.key -out rogue.crt -days
         "token for another service is refused"
     );
 }
+
+/// The guide's exact openssl commands (no SAN, a v1 certificate signed by a self-made CA;
+/// and the one-line self-signed `req -x509 -newkey rsa:4096 -nodes -sha256`) load in
+/// berth and serve a client that trusts the CA.
+#[test]
+fn guide_openssl_certificates_load() {
+    if !have("openssl") || !have("curl") {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("tmp");
+    let sh = format!(
+        "set -e; cd {d}
+openssl genrsa -out rootCA.key 2048 2>/dev/null
+openssl req -x509 -new -key rootCA.key -days 10000 -subj /CN=guide-ca -out rootCA.crt
+openssl genrsa -out registry.key 2048 2>/dev/null
+openssl req -new -key registry.key -subj /CN=127.0.0.1 -out registry.csr
+openssl x509 -req -in registry.csr -CA rootCA.crt -CAkey rootCA.key -CAcreateserial -out registry.crt -days 5000 2>/dev/null
+openssl req -newkey rsa:4096 -nodes -sha256 -keyout domain.key -x509 -days 365 -subj /CN=127.0.0.1 -out domain.crt 2>/dev/null",
+        d = dir.path().display()
+    );
+    let (ok, out) = run(Command::new("sh").arg("-c").arg(&sh));
+    assert!(ok, "{out}");
+    let p = |n: &str| dir.path().join(n).display().to_string();
+    for (crt, key, ca) in [
+        (p("registry.crt"), p("registry.key"), p("rootCA.crt")),
+        (p("domain.crt"), p("domain.key"), p("domain.crt")),
+    ] {
+        let s = Berth::start(&format!(
+            "http:\n  addr: 127.0.0.1:0\n  tls:\n    certificate: {crt}\n    key: {key}\n"
+        ));
+        let (ok, out) =
+            run(Command::new("curl").args(["-sSf", "--cacert", &ca, &format!("{}/v2/", s.base)]));
+        assert!(ok, "curl trusting {ca}: {out}");
+    }
+}
