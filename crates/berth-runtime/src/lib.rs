@@ -9,6 +9,14 @@
 //! - [`client`]: [`ShimClient`], the daemon's async (tokio) handle on a shim.
 //! - [`protocol`], [`status`], [`jsonlog`]: the control-socket protocol, the exit record and
 //!   Docker's json-file log format shared by shim and client.
+//! - [`user`]: `-u user[:group]` resolution in the container's own passwd/group files.
+//! - [`cgroups`]: a container's cgroup figures for `docker stats`/`top`.
+//!
+//! Daemon flow: [`bundle::write_bundle`] → [`ShimClient::spawn`] (`start: false` to attach
+//! first, or to set up networking in the new netns from the init's PID) →
+//! [`ShimClient::start`] → [`ShimClient::wait`]. After a daemon restart,
+//! [`ShimClient::connect`]; if the shim is gone without `exit.json`,
+//! [`shim::recover::cleanup_dead_shim`].
 
 pub mod bundle;
 pub mod cgroups;

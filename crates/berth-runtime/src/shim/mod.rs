@@ -75,11 +75,7 @@ pub fn run(opts: ShimOptions) -> i32 {
     if opts.start {
         if let Err(e) = server.start() {
             reporter.report(&Response::err(e, 125));
-            // The created init is cleaned up by the normal exit path.
-            let _ = nix::sys::signal::kill(
-                nix::unistd::Pid::from_raw(server.init_pid()),
-                nix::sys::signal::Signal::SIGKILL,
-            );
+            // start() killed the created init; the normal exit path cleans up.
             return server.run();
         }
     }

@@ -373,9 +373,12 @@ impl Server {
         if self.status != Status::Created {
             return Err(format!("container {} is not in the created state", self.id));
         }
-        self.container
-            .start()
-            .map_err(|e| format!("OCI runtime start failed: {e}"))?;
+        if let Err(e) = self.container.start() {
+            // Do not leave a half-started init behind: kill it so the normal exit path
+            // cleans up and records the failure.
+            let _ = kill(Pid::from_raw(self.init_pid), Signal::SIGKILL);
+            return Err(format!("OCI runtime start failed: {e}"));
+        }
         self.status = Status::Running;
         self.init.started_at = now_rfc3339();
         Ok(())
