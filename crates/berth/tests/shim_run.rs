@@ -84,3 +84,43 @@ async fn shim_missing_binary_is_127_and_not_executable_is_126() {
     );
     assert!(cgroup_dirs(&p.id).is_empty());
 }
+
+#[tokio::test]
+async fn shim_overlay_writes_land_in_upper() {
+    if !can_run() {
+        return;
+    }
+    let env = TestEnv::new("ovl");
+    let (_, err, code, p) = run_collect(
+        &env,
+        "ovl",
+        &[
+            "sh",
+            "-c",
+            "echo new > /newfile && rm /etc/notexec && cat /etc/hostname",
+        ],
+        |_| {},
+    )
+    .await;
+    assert_eq!(code, 0, "{err}");
+    let upper = p.dir.join("upper");
+    assert_eq!(
+        std::fs::read_to_string(upper.join("newfile")).expect("upper file"),
+        "new\n"
+    );
+    use std::os::unix::fs::FileTypeExt;
+    let wh = std::fs::symlink_metadata(upper.join("etc/notexec")).expect("whiteout");
+    assert!(
+        wh.file_type().is_char_device(),
+        "deletion is an overlay whiteout"
+    );
+    assert!(
+        env.root.join("base/etc/notexec").exists(),
+        "the image layer is untouched"
+    );
+    assert!(!env.root.join("base/newfile").exists());
+    assert!(
+        mounts_under(&env.root).is_empty(),
+        "rootfs unmounted after exit"
+    );
+}
