@@ -136,7 +136,13 @@ async fn handle(st: Shared, req: Request) -> Result<Response, ApiError> {
     }
     if let Some(ts) = &st.token_server {
         if path == ts.path && (method == Method::GET || method == Method::HEAD) {
-            let body = ts.issue(req.headers(), &query)?;
+            // bcrypt is slow on purpose: keep it off the async workers.
+            let (st2, h) = (st.clone(), req.headers().clone());
+            let body = blocking(move || match &st2.token_server {
+                Some(ts) => ts.issue(&h, &query),
+                None => Err(ApiError::internal("token server vanished")),
+            })
+            .await?;
             return Ok(axum::Json(body).into_response());
         }
         if path == ts.path && method == Method::POST {
@@ -146,7 +152,13 @@ async fn handle(st: Shared, req: Request) -> Result<Response, ApiError> {
             let form: Vec<(String, String)> = url::form_urlencoded::parse(&body)
                 .map(|(k, v)| (k.into_owned(), v.into_owned()))
                 .collect();
-            return Ok(axum::Json(ts.issue_oauth(&form)?).into_response());
+            let st2 = st.clone();
+            let body = blocking(move || match &st2.token_server {
+                Some(ts) => ts.issue_oauth(&form),
+                None => Err(ApiError::internal("token server vanished")),
+            })
+            .await?;
+            return Ok(axum::Json(body).into_response());
         }
     }
     let Some(route) = route::parse(&path) else {
@@ -191,7 +203,7 @@ async fn handle(st: Shared, req: Request) -> Result<Response, ApiError> {
         }
     };
     let headers = req.headers().clone();
-    st.auth.authorize(&headers, &need)?;
+    authorize(&st, &headers, need).await?;
     match route {
         Route::Base => Ok((
             StatusCode::OK,
@@ -225,6 +237,17 @@ async fn handle(st: Shared, req: Request) -> Result<Response, ApiError> {
             (Method::DELETE, false) => uploads::cancel(&st, &name, &id).await,
             _ => Err(method_not_allowed()),
         },
+    }
+}
+
+/// Checks credentials; htpasswd's bcrypt runs on a blocking thread.
+pub async fn authorize(st: &Shared, headers: &HeaderMap, need: Vec<Scope>) -> Result<(), ApiError> {
+    match st.auth {
+        Authorizer::Open => Ok(()),
+        _ => {
+            let (st2, h) = (st.clone(), headers.clone());
+            blocking(move || st2.auth.authorize(&h, &need).map(|_| ())).await
+        }
     }
 }
 

@@ -244,9 +244,8 @@ pub async fn post(
     if let (Some(mount), Some(from)) = (query_get(q, "mount"), query_get(q, "from")) {
         let d = parse_digest(mount)?;
         let may_pull = crate::names::valid_name(from)
-            && st
-                .auth
-                .authorize(req.headers(), &[Scope::repo(from, &["pull"])])
+            && super::authorize(st, req.headers(), vec![Scope::repo(from, &["pull"])])
+                .await
                 .is_ok();
         if may_pull {
             let (store, n2, f2, d2) = (
