@@ -93,6 +93,8 @@ pub fn run(args: RegistryArgs) -> anyhow::Result<i32> {
             quiet,
             config,
         } => {
+            let config = config
+                .or_else(|| std::env::var_os("REGISTRY_CONFIGURATION_PATH").map(PathBuf::from));
             let cfg = berth_registry::Config::load(config.as_deref(), std::env::vars())?;
             let grace = berth_registry::config::parse_duration(&grace_period)
                 .map_err(|m| anyhow::anyhow!("--grace-period: {m}"))?;
