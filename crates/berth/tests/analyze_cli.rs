@@ -8,11 +8,27 @@ use std::time::{Duration, Instant};
 
 const BERTH: &str = env!("CARGO_BIN_EXE_berth");
 
-fn tmpdir(tag: &str) -> PathBuf {
+/// A scratch directory removed when the test ends, pass or fail.
+struct TmpDir(PathBuf);
+
+impl std::ops::Deref for TmpDir {
+    type Target = PathBuf;
+    fn deref(&self) -> &PathBuf {
+        &self.0
+    }
+}
+
+impl Drop for TmpDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn tmpdir(tag: &str) -> TmpDir {
     let d = std::env::temp_dir().join(format!("berth-analyze-cli-{tag}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&d);
     std::fs::create_dir_all(&d).unwrap();
-    d
+    TmpDir(d)
 }
 
 /// 4 layers: base 400 kB + conf 1 kB; data 50 kB; data rewritten 60 kB; conf deleted.
@@ -112,7 +128,6 @@ fn ci_config_095_fails_and_05_passes() {
         assert!(t.contains("PASS  lowestEfficiency"), "{t}");
         assert!(t.contains("PASS [pass:1 skip:2]"), "{t}");
     }
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]
@@ -139,7 +154,6 @@ fn ci_env_reads_dot_dive_ci_and_flags_override() {
     let t = text(&o);
     assert_eq!(o.status.code(), Some(0), "{t}");
     assert!(t.contains("PASS  highestWastedBytes"), "{t}");
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]
@@ -173,7 +187,6 @@ fn bad_ci_config_names_file_and_line() {
     );
     assert_ne!(o.status.code(), Some(0));
     assert!(text(&o).contains("nope.tar"), "{}", text(&o));
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]
@@ -205,7 +218,6 @@ fn json_export_has_dives_shape_and_numbers() {
     assert_eq!(change(2, "/app/data").as_deref(), Some("modified"));
     assert_eq!(change(3, "/etc/conf").as_deref(), Some("removed"));
     assert_eq!(change(3, "/bin/busybox"), None);
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 fn have(tool: &str) -> bool {
@@ -294,7 +306,6 @@ fn tui_in_tmux_shows_layers_moves_and_quits() {
     let done = wait_for(&session, "EXIT=");
     tmux(&["kill-session", "-t", &session]);
     assert!(done.contains("EXIT=0"), "{done}");
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 /// Kills the private dockerd when the test ends.
