@@ -273,3 +273,28 @@ fn legacy_archive_with_symlinked_layer() {
         "symlinked stream",
     );
 }
+
+/// `docker save IMG | gzip > img.tar.gz` and `| zstd` are read too (dive cannot).
+#[test]
+fn compressed_docker_archives() {
+    use std::io::Write;
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("img.tar");
+    write_docker_archive(&p, "test/waste:1", &layers(), false).unwrap();
+    let raw = std::fs::read(&p).unwrap();
+    let gz = dir.path().join("img.tar.gz");
+    let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    enc.write_all(&raw).unwrap();
+    std::fs::write(&gz, enc.finish().unwrap()).unwrap();
+    check(&load(&gz, None), "gzip archive");
+    let zs = dir.path().join("img.tar.zst");
+    std::fs::write(&zs, zstd::encode_all(&raw[..], 1).unwrap()).unwrap();
+    check(&load(&zs, None), "zstd archive");
+    let img = berth_analyze::source::archive::load_any_stream(
+        std::fs::File::open(&gz).unwrap(),
+        None,
+        "s",
+    )
+    .unwrap();
+    check(&img, "gzip stream");
+}

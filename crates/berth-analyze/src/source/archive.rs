@@ -13,7 +13,7 @@
 use super::layout::{resolve, FileSource, Layout};
 use crate::error::{AnalyzeError, Result};
 use crate::image::Image;
-use crate::layer::{self, ParsedLayer, Region};
+use crate::layer::{self, Compression, ParsedLayer, Region};
 use std::collections::HashMap;
 use std::fs::File;
 use std::io::{Cursor, Read};
@@ -172,6 +172,19 @@ pub(crate) fn parse_parallel<T: Sync>(
 
 /// Reads an image from a `docker save` archive file.
 pub fn load_file(path: &Path, want: Option<&str>, name: &str) -> Result<Image> {
+    // `docker save | gzip` (or zstd): no seeking possible, read it as a stream.
+    let mut head = [0u8; 4];
+    let n = File::open(path)
+        .and_then(|mut f| f.read(&mut head))
+        .map_err(|e| AnalyzeError::io(format!("opening {}", path.display()), e))?;
+    if matches!(
+        layer::sniff(&head[..n]),
+        Some(Compression::Gzip | Compression::Zstd)
+    ) {
+        let f = File::open(path)
+            .map_err(|e| AnalyzeError::io(format!("opening {}", path.display()), e))?;
+        return load_any_stream(f, want, name);
+    }
     let idx = FileIndex::open(path)?;
     let layout: Layout = resolve(&idx, want)?;
     let mut regions = Vec::with_capacity(layout.layers.len());
@@ -221,6 +234,24 @@ fn looks_like_json(head: &[u8]) -> bool {
     head.iter()
         .find(|b| !b.is_ascii_whitespace())
         .is_some_and(|b| *b == b'{' || *b == b'[')
+}
+
+/// Reads a `docker save` stream that may itself be gzip- or zstd-compressed.
+pub fn load_any_stream<R: Read>(reader: R, want: Option<&str>, name: &str) -> Result<Image> {
+    let mut buf = std::io::BufReader::with_capacity(256 * 1024, reader);
+    let head = std::io::BufRead::fill_buf(&mut buf)
+        .map_err(|e| AnalyzeError::io(format!("reading {name}"), e))?;
+    match layer::sniff(head) {
+        Some(Compression::Gzip) => {
+            load_stream(flate2::bufread::MultiGzDecoder::new(buf), want, name)
+        }
+        Some(Compression::Zstd) => {
+            let dec = zstd::stream::read::Decoder::with_buffer(buf)
+                .map_err(|e| AnalyzeError::io(format!("zstd {name}"), e))?;
+            load_stream(dec, want, name)
+        }
+        _ => load_stream(buf, want, name),
+    }
 }
 
 /// Reads an image from a `docker save` stream (not seekable).

@@ -108,7 +108,7 @@ impl Source {
         match self.kind {
             SourceKind::DockerArchive => {
                 if self.target == "-" {
-                    archive::load_stream(std::io::stdin().lock(), None, "stdin")
+                    archive::load_any_stream(std::io::stdin().lock(), None, "stdin")
                 } else {
                     let p = Path::new(&self.target);
                     if p.is_dir() {
