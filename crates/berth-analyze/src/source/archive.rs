@@ -1,4 +1,4 @@
-//! `docker save` archives.
+//! `docker save` archives (plain, or whole-archive gzip/zstd read as a stream).
 //!
 //! From a file: one pass over the outer tar's headers (seeking over contents) builds an
 //! index; the metadata is read, and only the layers the manifest names are parsed, in
