@@ -66,30 +66,29 @@ pub fn parse_range(h: Option<&str>, size: u64) -> Result<Option<(u64, u64)>, Uns
 
 /// A body streaming `len` bytes of a stored file from `offset`.
 pub fn file_body(st: &Shared, path: String, offset: u64, len: u64) -> Body {
+    if len >= MAP_MIN {
+        // Mapping is two quick syscalls; the frames are slices of it (sent with sendfile
+        // on plain TCP), so no thread or copy is needed per request.
+        let mapped = st
+            .store
+            .driver()
+            .local_path(&path)
+            .and_then(|p| std::fs::File::open(p).ok())
+            .and_then(|f| super::mapped::map(f, offset, len));
+        if let Some(all) = mapped {
+            let st2 = st.clone();
+            let chunks = (0..all.len()).step_by(MAP_CHUNK).map(move |at| {
+                let part = all.slice(at..(at + MAP_CHUNK).min(all.len()));
+                st2.metrics.bytes_sent.fetch_add(part.len() as u64, Relaxed);
+                Ok::<_, std::io::Error>(part)
+            });
+            return Body::from_stream(futures::stream::iter(chunks));
+        }
+    }
     let (tx, mut rx) = tokio::sync::mpsc::channel::<Result<Bytes, std::io::Error>>(4);
     let driver = st.store.driver().clone();
     let st2 = st.clone();
     tokio::task::spawn_blocking(move || {
-        if len >= MAP_MIN {
-            let mapped = driver
-                .local_path(&path)
-                .and_then(|p| std::fs::File::open(p).ok())
-                .and_then(|f| super::mapped::map(f, offset, len));
-            if let Some(all) = mapped {
-                let mut at = 0usize;
-                while at < all.len() {
-                    let end = (at + MAP_CHUNK).min(all.len());
-                    let part = all.slice(at..end);
-                    super::mapped::will_need(&part);
-                    st2.metrics.bytes_sent.fetch_add(part.len() as u64, Relaxed);
-                    if tx.blocking_send(Ok(part)).is_err() {
-                        return;
-                    }
-                    at = end;
-                }
-                return;
-            }
-        }
         let mut r = match driver.reader(&path, offset) {
             Ok(r) => r,
             Err(e) => {

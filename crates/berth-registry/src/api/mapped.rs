@@ -110,17 +110,6 @@ pub fn map(file: File, offset: u64, len: u64) -> Option<Bytes> {
     Some(all.slice(offset as usize..))
 }
 
-/// Asks the kernel to read ahead a part of a mapping.
-pub fn will_need(b: &Bytes) {
-    let page = 4096usize;
-    let start = b.as_ptr() as usize & !(page - 1);
-    let end = b.as_ptr() as usize + b.len();
-    // SAFETY: advisory call on a range inside a live mapping (start rounded down to its page).
-    unsafe {
-        libc::madvise(start as *mut libc::c_void, end - start, libc::MADV_WILLNEED);
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
