@@ -93,6 +93,9 @@ pub struct ExecInstance {
 pub struct Containers {
     pub by_id: Mutex<HashMap<String, Arc<Ctr>>>,
     pub execs: Mutex<HashMap<String, ExecInstance>>,
+    /// Exit codes of recently removed containers: a `wait?condition=removed` that arrives
+    /// after an `--rm` container is already gone still gets its exit code.
+    pub removed: Mutex<HashMap<String, (i64, std::time::Instant)>>,
 }
 
 fn random_id() -> String {
@@ -582,9 +585,8 @@ impl Engine {
             &berth_runtime::spec::HostInfo::detect(),
         )
         .map_err(|e| EngineError::BadRequest(e.to_string()))?;
-        let exe = std::env::current_exe().map_err(|e| EngineError::Internal(e.to_string()))?;
         let opts = SpawnOptions {
-            berth_exe: exe,
+            berth_exe: self.config.berth_exe.clone(),
             id: rec.id.clone(),
             bundle,
             state_dir: self.state_dir(&rec.id),
@@ -762,7 +764,28 @@ impl Engine {
         name: &str,
         condition: &str,
     ) -> Result<ContainerWaitResponse> {
-        let ctr = self.container(name)?;
+        let ctr = match self.container(name) {
+            Ok(c) => c,
+            Err(EngineError::NotFound(m)) => {
+                let gone = self
+                    .containers
+                    .removed
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner());
+                let hit = gone
+                    .iter()
+                    .find(|(id, _)| id.starts_with(name))
+                    .map(|(_, (c, _))| *c);
+                return match hit {
+                    Some(code) if name.len() >= 12 => Ok(ContainerWaitResponse {
+                        status_code: code,
+                        error: None,
+                    }),
+                    _ => Err(EngineError::NotFound(m)),
+                };
+            }
+            Err(e) => return Err(e),
+        };
         let mut rx = ctr.changed.subscribe();
         let start_gen = ctr.snapshot().state.exits;
         loop {
@@ -904,6 +927,16 @@ impl Engine {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .remove(&rec.id);
+        {
+            let mut gone = self
+                .containers
+                .removed
+                .lock()
+                .unwrap_or_else(|p| p.into_inner());
+            gone.retain(|_, (_, at)| at.elapsed() < std::time::Duration::from_secs(300));
+            let code = ctr.snapshot().state.exit_code;
+            gone.insert(rec.id.clone(), (code, std::time::Instant::now()));
+        }
         self.store.delete_container(&rec.id)?;
         let _ = std::fs::remove_dir_all(self.ctr_dir(&rec.id));
         let _ = std::fs::remove_dir_all(self.state_dir(&rec.id));

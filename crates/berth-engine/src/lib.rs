@@ -26,6 +26,8 @@ pub struct EngineConfig {
     pub host: String,
     /// Runtime state: shim sockets and libcontainer's state (`/run/berth`).
     pub exec_root: PathBuf,
+    /// The `berth` executable shims are started from (resolved once at daemon start).
+    pub berth_exe: PathBuf,
 }
 
 /// The daemon's state.

@@ -20,10 +20,16 @@ fn main() {
     let cli = Cli::parse();
     let code = match cmd::run(cli.command, &cli.client) {
         Ok(code) => code,
-        Err(e) => {
-            eprintln!("{e:#}");
-            1
-        }
+        Err(e) => match e.downcast_ref::<cmd::containers::Exit>() {
+            Some(cmd::containers::Exit(code, msg)) => {
+                eprintln!("{msg}");
+                *code
+            }
+            None => {
+                eprintln!("{e:#}");
+                1
+            }
+        },
     };
     std::process::exit(code);
 }

@@ -142,8 +142,16 @@ pub async fn wait(
         .get("condition")
         .cloned()
         .unwrap_or_else(|| "not-running".into());
-    // Resolve now so an unknown container is a 404, not an in-band error.
-    s.engine.container(&id)?;
+    // Resolve now so an unknown container is a 404, not an in-band error (a container
+    // removed a moment ago by --rm still answers with its exit code).
+    if let Err(e) = s.engine.container(&id) {
+        let r = s
+            .engine
+            .container_wait(&id, &condition)
+            .await
+            .map_err(|_| e)?;
+        return Ok(Json(r).into_response());
+    }
     let e = s.engine.clone();
     let fut = async move {
         let body = match e.container_wait(&id, &condition).await {

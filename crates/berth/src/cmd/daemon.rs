@@ -37,6 +37,7 @@ pub fn run(a: DaemonArgs) -> Result<i32> {
         data_root: a.data_root.clone(),
         host: a.listen.clone(),
         exec_root: a.exec_root.clone(),
+        berth_exe: std::env::current_exe().context("locating the berth executable")?,
     })
     .with_context(|| format!("opening data root {}", a.data_root.display()))?;
     let rt = tokio::runtime::Builder::new_multi_thread()

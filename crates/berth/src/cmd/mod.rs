@@ -3,6 +3,7 @@
 
 pub mod analyze;
 pub mod client;
+pub mod containers;
 pub mod daemon;
 pub mod images;
 pub mod registry;
@@ -20,6 +21,32 @@ pub enum Command {
     Version(system::VersionArgs),
     /// Show daemon-wide information.
     Info(system::InfoArgs),
+    /// Create and run a new container from an image.
+    Run(containers::RunArgs),
+    /// Create a new container.
+    Create(containers::CreateArgs),
+    /// Start one or more stopped containers.
+    Start(containers::StartArgs),
+    /// Stop one or more running containers.
+    Stop(containers::StopArgs),
+    /// Restart one or more containers.
+    Restart(containers::StopArgs),
+    /// Kill one or more running containers.
+    Kill(containers::KillArgs),
+    /// Pause all processes within one or more containers.
+    Pause(containers::PauseArgs),
+    /// Unpause all processes within one or more containers.
+    Unpause(containers::PauseArgs),
+    /// Remove one or more containers.
+    Rm(containers::RmArgs),
+    /// List containers.
+    Ps(containers::PsArgs),
+    /// Fetch the logs of a container.
+    Logs(containers::LogsArgs),
+    /// Execute a command in a running container.
+    Exec(containers::ExecArgs),
+    /// Block until containers stop, then print their exit codes.
+    Wait(containers::WaitArgs),
     /// List images.
     Images(images::ImagesArgs),
     /// Import a rootfs tarball as an image.
@@ -82,6 +109,19 @@ pub fn run(cmd: Command, opts: &ClientOpts) -> anyhow::Result<i32> {
         Command::Daemon(a) => daemon::run(a),
         Command::Version(a) => system::version(opts, a),
         Command::Info(a) => system::info(opts, a),
+        Command::Run(a) => containers::run(opts, a),
+        Command::Create(a) => containers::create_cmd(opts, a),
+        Command::Start(a) => containers::start(opts, a),
+        Command::Stop(a) => containers::stop(opts, a, false),
+        Command::Restart(a) => containers::stop(opts, a, true),
+        Command::Kill(a) => containers::kill(opts, a),
+        Command::Pause(a) => containers::pause(opts, a, true),
+        Command::Unpause(a) => containers::pause(opts, a, false),
+        Command::Rm(a) => containers::rm(opts, a),
+        Command::Ps(a) => containers::ps(opts, a),
+        Command::Logs(a) => containers::logs(opts, a),
+        Command::Exec(a) => containers::exec(opts, a),
+        Command::Wait(a) => containers::wait(opts, a),
         Command::Images(a) => images::images(opts, a),
         Command::Import(a) => images::import(opts, a),
         Command::Tag(a) => images::tag(opts, a),
