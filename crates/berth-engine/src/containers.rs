@@ -188,8 +188,13 @@ impl Engine {
     fn ctr_dir(&self, id: &str) -> PathBuf {
         self.data_root().join("containers").join(id)
     }
+    /// The shim's state dir. Named by the first 16 hex digits of the ID: unix socket
+    /// paths must stay under 108 bytes whatever the exec root is.
     fn state_dir(&self, id: &str) -> PathBuf {
-        self.config.exec_root.join("containers").join(id)
+        self.config
+            .exec_root
+            .join("containers")
+            .join(&id[..id.len().min(16)])
     }
     fn runtime_root(&self) -> PathBuf {
         self.config.exec_root.join("runtime")
