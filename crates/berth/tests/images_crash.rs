@@ -25,7 +25,10 @@ fn sigkill_during_load_leaves_nothing_half_written() {
             }
             entries.push((format!("layer{l}/dir{}/file{f}", f % 10), data));
         }
-        let refs: Vec<(&str, Option<&[u8]>)> = entries.iter().map(|(p, d)| (p.as_str(), Some(d.as_slice()))).collect();
+        let refs: Vec<(&str, Option<&[u8]>)> = entries
+            .iter()
+            .map(|(p, d)| (p.as_str(), Some(d.as_slice())))
+            .collect();
         layers.push(layer_tar(&refs));
     }
     let (archive, id) = legacy_archive(d.dir.path(), "big", "v1", &layers);
@@ -54,16 +57,24 @@ fn sigkill_during_load_leaves_nothing_half_written() {
         // Either the load finished before the kill (the whole image is there) or nothing is.
         if !images.trim().is_empty() {
             assert_eq!(images.trim(), id, "round {i}: unexpected images");
-            assert_eq!(ok(d.berth(&["inspect", "--format", "{{.Id}}", "big:v1"])).trim(), id);
+            assert_eq!(
+                ok(d.berth(&["inspect", "--format", "{{.Id}}", "big:v1"])).trim(),
+                id
+            );
             ok(d.berth(&["rmi", "big:v1"]));
         } else {
             interrupted += 1;
         }
-        let tmp = std::fs::read_dir(d.data_root().join("tmp")).unwrap().count();
+        let tmp = std::fs::read_dir(d.data_root().join("tmp"))
+            .unwrap()
+            .count();
         assert_eq!(tmp, 0, "round {i}: leftovers in tmp/ after restart");
     }
     assert!(interrupted > 0, "no kill landed in the middle of a load");
     let out = ok(d.berth(&["load", "-i", archive.to_str().unwrap()]));
     assert_eq!(out.trim(), "Loaded image: big:v1");
-    assert_eq!(ok(d.berth(&["system", "check"])).trim(), "no problems found");
+    assert_eq!(
+        ok(d.berth(&["system", "check"])).trim(),
+        "no problems found"
+    );
 }

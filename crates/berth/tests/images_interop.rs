@@ -17,15 +17,23 @@ impl Dockerd {
         if !have("dockerd") {
             return Err("dockerd is not installed (apt-get install docker.io)".into());
         }
-        let dir = tempfile::Builder::new().prefix("berth-dockerd").tempdir().map_err(|e| e.to_string())?;
+        let dir = tempfile::Builder::new()
+            .prefix("berth-dockerd")
+            .tempdir()
+            .map_err(|e| e.to_string())?;
         let p = |s: &str| dir.path().join(s).display().to_string();
         let child = Command::new("dockerd")
             .args([
-                "--host", &format!("unix://{}", p("d.sock")),
-                "--data-root", &p("data"),
-                "--exec-root", &p("exec"),
-                "--pidfile", &p("d.pid"),
-                "--bridge", "none",
+                "--host",
+                &format!("unix://{}", p("d.sock")),
+                "--data-root",
+                &p("data"),
+                "--exec-root",
+                &p("exec"),
+                "--pidfile",
+                &p("d.pid"),
+                "--bridge",
+                "none",
                 "--iptables=false",
             ])
             .stdout(Stdio::null())
@@ -48,7 +56,10 @@ impl Dockerd {
 
     fn docker(&self, args: &[&str]) -> std::process::Output {
         Command::new("docker")
-            .env("DOCKER_HOST", format!("unix://{}", self.dir.path().join("d.sock").display()))
+            .env(
+                "DOCKER_HOST",
+                format!("unix://{}", self.dir.path().join("d.sock").display()),
+            )
             .env("DOCKER_CONFIG", self.dir.path().join("cfg"))
             .args(args)
             .output()
@@ -84,21 +95,42 @@ fn archives_move_between_dockerd_and_berth() {
     let tar = busybox_tar(berth.dir.path());
 
     // dockerd → berth
-    let did = ok(dockerd.docker(&["import", "-c", "CMD [\"sh\"]", tar.to_str().unwrap(), "fromdocker:1"]));
+    let did = ok(dockerd.docker(&[
+        "import",
+        "-c",
+        "CMD [\"sh\"]",
+        tar.to_str().unwrap(),
+        "fromdocker:1",
+    ]));
     let from_docker = berth.dir.path().join("from-docker.tar");
     ok(dockerd.docker(&["save", "-o", from_docker.to_str().unwrap(), "fromdocker:1"]));
     let out = ok(berth.berth(&["load", "-i", from_docker.to_str().unwrap()]));
     assert_eq!(out.trim(), "Loaded image: fromdocker:1");
-    assert_eq!(ok(berth.berth(&["inspect", "--format", "{{.Id}}", "fromdocker:1"])).trim(), did.trim());
-    assert_eq!(ok(berth.berth(&["system", "check"])).trim(), "no problems found");
+    assert_eq!(
+        ok(berth.berth(&["inspect", "--format", "{{.Id}}", "fromdocker:1"])).trim(),
+        did.trim()
+    );
+    assert_eq!(
+        ok(berth.berth(&["system", "check"])).trim(),
+        "no problems found"
+    );
 
     // berth → dockerd
-    let bid = ok(berth.berth(&["import", "-c", "CMD [\"echo\", \"hi from berth\"]", tar.to_str().unwrap(), "fromberth:2"]));
+    let bid = ok(berth.berth(&[
+        "import",
+        "-c",
+        "CMD [\"echo\", \"hi from berth\"]",
+        tar.to_str().unwrap(),
+        "fromberth:2",
+    ]));
     let from_berth = berth.dir.path().join("from-berth.tar");
     ok(berth.berth(&["save", "-o", from_berth.to_str().unwrap(), "fromberth:2"]));
     let out = ok(dockerd.docker(&["load", "-i", from_berth.to_str().unwrap()]));
     assert!(out.contains("Loaded image: fromberth:2"), "{out}");
-    assert_eq!(ok(dockerd.docker(&["inspect", "--format", "{{.Id}}", "fromberth:2"])).trim(), bid.trim());
+    assert_eq!(
+        ok(dockerd.docker(&["inspect", "--format", "{{.Id}}", "fromberth:2"])).trim(),
+        bid.trim()
+    );
     let run = ok(dockerd.docker(&["run", "--rm", "--network", "none", "fromberth:2"]));
     assert_eq!(run.trim(), "hi from berth");
 }
