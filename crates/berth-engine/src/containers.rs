@@ -714,9 +714,9 @@ impl Engine {
             && rec.state.status != "created"
             && rec.state.status != "paused"
         {
-            return Err(EngineError::Conflict(format!(
-                "You cannot attach to a stopped container, start it first"
-            )));
+            return Err(EngineError::Conflict(
+                "You cannot attach to a stopped container, start it first".into(),
+            ));
         }
         let s = self
             .shim_of(&rec.id)
@@ -974,9 +974,7 @@ impl Engine {
             if !all && !running && !filters.contains("status") && !filters.contains("exited") {
                 continue;
             }
-            if filters.contains("status")
-                && !filters.get("status").iter().any(|s| *s == r.state.status)
-            {
+            if filters.contains("status") && !filters.get("status").contains(&r.state.status) {
                 continue;
             }
             if filters.contains("name")

@@ -432,10 +432,7 @@ pub async fn logs(
                 "running" | "paused" | "created"
             )
         };
-        let file = match std::fs::File::open(&path) {
-            Ok(f) => Some(f),
-            Err(_) => None,
-        };
+        let file = std::fs::File::open(&path).ok();
         let emit = |w: &mut crate::stream::ChannelWriter, line: &str| -> std::io::Result<bool> {
             let Ok(v) = serde_json::from_str::<serde_json::Value>(line) else {
                 return Ok(true);
