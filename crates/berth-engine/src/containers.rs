@@ -59,6 +59,10 @@ pub struct StateRecord {
     /// Exit generation: bumped at every exit (for `wait?condition=next-exit`).
     #[serde(default)]
     pub exits: u64,
+    /// Stopped by `stop`/`kill`/`rm -f`: restart policies leave it alone (Docker's
+    /// HasBeenManuallyStopped).
+    #[serde(default)]
+    pub manually_stopped: bool,
 }
 
 const ZERO_TIME: &str = "0001-01-01T00:00:00Z";
@@ -272,6 +276,11 @@ impl Engine {
                 .insert(id.clone(), ctr.clone());
             if monitor {
                 self.spawn_monitor(ctr);
+            } else {
+                let snap = ctr.snapshot();
+                if snap.state.status == "exited" && self.should_restart(&snap) {
+                    self.restart_later(ctr, 0);
+                }
             }
         }
         Ok(())
@@ -566,6 +575,11 @@ impl Engine {
             },
             security,
             network,
+            init: hc
+                .init
+                .unwrap_or(false)
+                .then(|| PathBuf::from("/usr/bin/tini-static"))
+                .filter(|p| p.exists()),
             ..Default::default()
         })
     }
@@ -643,6 +657,11 @@ impl Engine {
     /// `POST /containers/{id}/start`.
     pub async fn container_start(self: &Arc<Self>, name: &str) -> Result<bool> {
         let ctr = self.container(name)?;
+        ctr.rec
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .state
+            .manually_stopped = false;
         let rec = ctr.snapshot();
         match rec.state.status.as_str() {
             "running" | "paused" => return Ok(false),
@@ -755,11 +774,68 @@ impl Engine {
             }
             let gen = snapshot.state.exits;
             ctr.changed.send_replace(gen);
+            if engine.should_restart(&snapshot) {
+                engine.restart_later(ctr.clone(), snapshot.restart_count);
+                return;
+            }
             if auto_remove {
                 if let Err(e) = engine.container_remove(&id, true, true).await {
                     tracing::warn!(container = %id, "auto-remove: {e}");
                 }
             }
+        });
+    }
+
+    /// Whether the restart policy brings this (just exited) container back.
+    fn should_restart(&self, r: &ContainerRecord) -> bool {
+        if r.state.manually_stopped {
+            return false;
+        }
+        let Some(p) = r.host_config.restart_policy.as_ref() else {
+            return false;
+        };
+        use bollard_stubs::models::RestartPolicyNameEnum as P;
+        match p.name {
+            Some(P::ALWAYS) | Some(P::UNLESS_STOPPED) => true,
+            Some(P::ON_FAILURE) => {
+                r.state.exit_code != 0
+                    && p.maximum_retry_count
+                        .map(|max| max <= 0 || r.restart_count < max)
+                        .unwrap_or(true)
+            }
+            _ => false,
+        }
+    }
+
+    /// Restarts a container after Docker's back-off (100 ms doubling, capped at 1 min).
+    fn restart_later(self: &Arc<Self>, ctr: Arc<Ctr>, count: i64) {
+        let engine = self.clone();
+        tokio::spawn(async move {
+            let delay = 100u64.saturating_mul(1 << count.clamp(0, 10)).min(60_000);
+            tokio::time::sleep(std::time::Duration::from_millis(delay)).await;
+            let rec = ctr.snapshot();
+            if rec.state.manually_stopped || rec.state.status != "exited" {
+                return;
+            }
+            if !engine
+                .containers
+                .by_id
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .contains_key(&rec.id)
+            {
+                return;
+            }
+            ctr.rec
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .restart_count += 1;
+            if let Err(e) = engine.spawn_shim(&ctr, true).await {
+                tracing::warn!(container = %rec.id, "restart failed: {e}");
+                return;
+            }
+            ctr.changed.send_modify(|_| {});
+            engine.spawn_monitor(ctr);
         });
     }
 
@@ -828,6 +904,11 @@ impl Engine {
             )));
         }
         let sig = parse_signal(signal.unwrap_or("KILL"))?;
+        ctr.rec
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .state
+            .manually_stopped = true;
         self.shim_of(&rec.id)
             .kill(sig)
             .await
@@ -851,6 +932,11 @@ impl Engine {
                 .or(rec.config.stop_signal.as_deref())
                 .unwrap_or("SIGTERM"),
         )?;
+        ctr.rec
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .state
+            .manually_stopped = true;
         let t = timeout.or(rec.config.stop_timeout).unwrap_or(10);
         let shim = self.shim_of(&rec.id);
         let mut rx = ctr.changed.subscribe();

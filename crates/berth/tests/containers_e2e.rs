@@ -309,3 +309,87 @@ fn containers_survive_a_daemon_kill() {
         ok(d.berth(&["rm", &format!("c{i}")]));
     }
 }
+
+#[test]
+fn restart_policies() {
+    let d = daemon_with_busybox();
+    // always: a process killed from the host comes back.
+    ok(d.berth(&[
+        "run",
+        "-d",
+        "--name",
+        "keeper",
+        "--restart",
+        "always",
+        "busybox",
+        "sleep",
+        "1000",
+    ]));
+    let pid: i32 = ok(d.docker(&["inspect", "--format", "{{.State.Pid}}", "keeper"]))
+        .trim()
+        .parse()
+        .unwrap();
+    assert!(pid > 0);
+    unsafe { libc::kill(pid, libc::SIGKILL) };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let s = ok(d.docker(&[
+            "inspect",
+            "--format",
+            "{{.RestartCount}} {{.State.Status}} {{.State.Pid}}",
+            "keeper",
+        ]));
+        let parts: Vec<&str> = s.split_whitespace().collect();
+        if parts[0] != "0" && parts[1] == "running" && parts[2] != pid.to_string() {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "not restarted: {s}");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    // A manual stop is not undone by the policy.
+    ok(d.berth(&["stop", "-t", "1", "keeper"]));
+    std::thread::sleep(std::time::Duration::from_millis(800));
+    assert_eq!(
+        ok(d.docker(&["inspect", "--format", "{{.State.Status}}", "keeper"])).trim(),
+        "exited"
+    );
+    // on-failure:2 gives up after two restarts; success is not restarted.
+    ok(d.berth(&[
+        "run",
+        "-d",
+        "--name",
+        "flaky",
+        "--restart",
+        "on-failure:2",
+        "busybox",
+        "sh",
+        "-c",
+        "exit 1",
+    ]));
+    ok(d.berth(&[
+        "run",
+        "-d",
+        "--name",
+        "fine",
+        "--restart",
+        "on-failure",
+        "busybox",
+        "true",
+    ]));
+    std::thread::sleep(std::time::Duration::from_millis(2500));
+    assert_eq!(
+        ok(d.docker(&[
+            "inspect",
+            "--format",
+            "{{.RestartCount}} {{.State.Status}}",
+            "flaky"
+        ]))
+        .trim(),
+        "2 exited"
+    );
+    assert_eq!(
+        ok(d.docker(&["inspect", "--format", "{{.RestartCount}}", "fine"])).trim(),
+        "0"
+    );
+    ok(d.berth(&["rm", "-f", "keeper", "flaky", "fine"]));
+}

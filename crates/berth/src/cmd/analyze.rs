@@ -87,6 +87,7 @@ fn emit(text: &str) -> anyhow::Result<()> {
 }
 
 /// Runs `berth analyze`.
+#[allow(dead_code)]
 pub fn run(args: AnalyzeArgs) -> anyhow::Result<i32> {
     run_with_host(args, None)
 }

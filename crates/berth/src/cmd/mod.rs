@@ -143,7 +143,7 @@ pub fn run(cmd: Command, opts: &ClientOpts) -> anyhow::Result<i32> {
             ImageCmd::Prune(a) => images::prune(opts, a),
         },
         Command::Registry(a) => registry::run(a),
-        Command::Analyze(a) => analyze::run(a),
+        Command::Analyze(a) => analyze::run_with_host(a, opts.host.as_deref()),
         Command::Shim(a) => shim::run(a),
     }
 }
