@@ -393,3 +393,35 @@ fn restart_policies() {
     );
     ok(d.berth(&["rm", "-f", "keeper", "flaky", "fine"]));
 }
+
+#[test]
+fn diff_shows_added_changed_deleted() {
+    let d = daemon_with_busybox();
+    ok(d.berth(&[
+        "run",
+        "--name",
+        "changer",
+        "busybox",
+        "sh",
+        "-c",
+        "echo x > /tmp/new; echo y >> /etc/passwd; rm /etc/group",
+    ]));
+    let out = ok(d.berth(&["diff", "changer"]));
+    for want in [
+        "C /etc",
+        "C /etc/passwd",
+        "D /etc/group",
+        "C /tmp",
+        "A /tmp/new",
+    ] {
+        assert!(
+            out.lines().any(|l| l == want),
+            "missing {want:?} in:\n{out}"
+        );
+    }
+    if have("docker") {
+        let out = ok(d.docker(&["diff", "changer"]));
+        assert!(out.lines().any(|l| l == "A /tmp/new"), "{out}");
+    }
+    ok(d.berth(&["rm", "changer"]));
+}

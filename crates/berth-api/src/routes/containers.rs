@@ -43,6 +43,16 @@ pub async fn list(State(s): State<AppState>, Query(q): Q) -> ApiResult<Response>
     Ok(Json(list).into_response())
 }
 
+pub async fn changes(State(s): State<AppState>, Path(id): Path<String>) -> ApiResult<Response> {
+    let e = s.engine.clone();
+    let list = tokio::task::spawn_blocking(move || e.container_changes(&id)).await??;
+    let v: Vec<serde_json::Value> = list
+        .into_iter()
+        .map(|(p, k)| serde_json::json!({ "Path": p, "Kind": k }))
+        .collect();
+    Ok(Json(v).into_response())
+}
+
 pub async fn inspect(State(s): State<AppState>, Path(id): Path<String>) -> ApiResult<Response> {
     Ok(Json(s.engine.container_inspect(&id)?).into_response())
 }

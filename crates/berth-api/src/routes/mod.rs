@@ -48,6 +48,7 @@ pub fn router(state: AppState) -> Router {
         .route("/containers/create", post(containers::create))
         .route("/containers/json", get(containers::list))
         .route("/containers/{id}/json", get(containers::inspect))
+        .route("/containers/{id}/changes", get(containers::changes))
         .route("/containers/{id}/start", post(containers::start))
         .route("/containers/{id}/stop", post(containers::stop))
         .route("/containers/{id}/restart", post(containers::restart))

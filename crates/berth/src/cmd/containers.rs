@@ -999,3 +999,25 @@ pub fn wait(opts: &ClientOpts, a: WaitArgs) -> Result<i32> {
         Ok(0)
     })
 }
+
+/// `berth diff`.
+#[derive(clap::Args, Debug)]
+pub struct DiffArgs {
+    pub container: String,
+}
+
+pub fn diff(opts: &ClientOpts, a: DiffArgs) -> Result<i32> {
+    let changes = runtime()?.block_on(async {
+        let d = opts.connect().await?;
+        d.container_changes(&a.container).await.map_err(api_error)
+    })?;
+    for c in changes.unwrap_or_default() {
+        let kind = match c.kind {
+            bollard::models::ChangeType::_0 => "C",
+            bollard::models::ChangeType::_1 => "A",
+            bollard::models::ChangeType::_2 => "D",
+        };
+        println!("{kind} {}", c.path);
+    }
+    Ok(0)
+}

@@ -45,6 +45,8 @@ pub enum Command {
     Logs(containers::LogsArgs),
     /// Execute a command in a running container.
     Exec(containers::ExecArgs),
+    /// Inspect changes to files or directories on a container's filesystem.
+    Diff(containers::DiffArgs),
     /// Block until containers stop, then print their exit codes.
     Wait(containers::WaitArgs),
     /// List images.
@@ -122,6 +124,7 @@ pub fn run(cmd: Command, opts: &ClientOpts) -> anyhow::Result<i32> {
         Command::Logs(a) => containers::logs(opts, a),
         Command::Exec(a) => containers::exec(opts, a),
         Command::Wait(a) => containers::wait(opts, a),
+        Command::Diff(a) => containers::diff(opts, a),
         Command::Images(a) => images::images(opts, a),
         Command::Import(a) => images::import(opts, a),
         Command::Tag(a) => images::tag(opts, a),
