@@ -356,6 +356,25 @@ async fn create(d: &Docker, f: &CreateFlags, attach: bool) -> Result<String> {
     }
 }
 
+/// Runs `op` on each named container, printing the name on success and docker's error
+/// otherwise; the exit code is 1 if any failed.
+async fn for_each<F>(names: &[String], op: F) -> i32
+where
+    F: AsyncFn(&str) -> Result<(), bollard::errors::Error>,
+{
+    let mut code = 0;
+    for c in names {
+        match op(c).await {
+            Ok(()) => println!("{c}"),
+            Err(e) => {
+                eprintln!("{}", api_error(e));
+                code = 1;
+            }
+        }
+    }
+    code
+}
+
 /// `berth run`.
 #[derive(clap::Args, Debug)]
 pub struct RunArgs {
@@ -528,20 +547,11 @@ pub fn start(opts: &ClientOpts, a: StartArgs) -> Result<i32> {
             let id = info.id.unwrap_or_default();
             return attach_and_start(&d, &id, a.interactive, tty, false, true).await;
         }
-        let mut code = 0;
-        for c in &a.containers {
-            match d
-                .start_container(c, None::<qp::StartContainerOptions>)
+        Ok(for_each(&a.containers, async |c: &str| {
+            d.start_container(c, None::<qp::StartContainerOptions>)
                 .await
-            {
-                Ok(()) => println!("{c}"),
-                Err(e) => {
-                    eprintln!("{}", api_error(e));
-                    code = 1;
-                }
-            }
-        }
-        Ok(code)
+        })
+        .await)
     });
     rt.shutdown_background();
     r
@@ -563,9 +573,8 @@ pub struct StopArgs {
 pub fn stop(opts: &ClientOpts, a: StopArgs, restart: bool) -> Result<i32> {
     runtime()?.block_on(async {
         let d = opts.connect().await?;
-        let mut code = 0;
-        for c in &a.containers {
-            let r = if restart {
+        Ok(for_each(&a.containers, async |c: &str| {
+            if restart {
                 d.restart_container(
                     c,
                     Some(qp::RestartContainerOptions {
@@ -583,16 +592,9 @@ pub fn stop(opts: &ClientOpts, a: StopArgs, restart: bool) -> Result<i32> {
                     }),
                 )
                 .await
-            };
-            match r {
-                Ok(()) => println!("{c}"),
-                Err(e) => {
-                    eprintln!("{}", api_error(e));
-                    code = 1;
-                }
             }
-        }
-        Ok(code)
+        })
+        .await)
     })
 }
 
@@ -609,25 +611,16 @@ pub struct KillArgs {
 pub fn kill(opts: &ClientOpts, a: KillArgs) -> Result<i32> {
     runtime()?.block_on(async {
         let d = opts.connect().await?;
-        let mut code = 0;
-        for c in &a.containers {
-            match d
-                .kill_container(
-                    c,
-                    Some(qp::KillContainerOptions {
-                        signal: a.signal.clone(),
-                    }),
-                )
-                .await
-            {
-                Ok(()) => println!("{c}"),
-                Err(e) => {
-                    eprintln!("{}", api_error(e));
-                    code = 1;
-                }
-            }
-        }
-        Ok(code)
+        Ok(for_each(&a.containers, async |c: &str| {
+            d.kill_container(
+                c,
+                Some(qp::KillContainerOptions {
+                    signal: a.signal.clone(),
+                }),
+            )
+            .await
+        })
+        .await)
     })
 }
 
@@ -641,22 +634,14 @@ pub struct PauseArgs {
 pub fn pause(opts: &ClientOpts, a: PauseArgs, pause: bool) -> Result<i32> {
     runtime()?.block_on(async {
         let d = opts.connect().await?;
-        let mut code = 0;
-        for c in &a.containers {
-            let r = if pause {
+        Ok(for_each(&a.containers, async |c: &str| {
+            if pause {
                 d.pause_container(c).await
             } else {
                 d.unpause_container(c).await
-            };
-            match r {
-                Ok(()) => println!("{c}"),
-                Err(e) => {
-                    eprintln!("{}", api_error(e));
-                    code = 1;
-                }
             }
-        }
-        Ok(code)
+        })
+        .await)
     })
 }
 
@@ -676,27 +661,18 @@ pub struct RmArgs {
 pub fn rm(opts: &ClientOpts, a: RmArgs) -> Result<i32> {
     runtime()?.block_on(async {
         let d = opts.connect().await?;
-        let mut code = 0;
-        for c in &a.containers {
-            match d
-                .remove_container(
-                    c,
-                    Some(qp::RemoveContainerOptions {
-                        force: a.force,
-                        v: a.volumes,
-                        link: false,
-                    }),
-                )
-                .await
-            {
-                Ok(()) => println!("{c}"),
-                Err(e) => {
-                    eprintln!("{}", api_error(e));
-                    code = 1;
-                }
-            }
-        }
-        Ok(code)
+        Ok(for_each(&a.containers, async |c: &str| {
+            d.remove_container(
+                c,
+                Some(qp::RemoveContainerOptions {
+                    force: a.force,
+                    v: a.volumes,
+                    link: false,
+                }),
+            )
+            .await
+        })
+        .await)
     })
 }
 
