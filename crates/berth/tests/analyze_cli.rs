@@ -254,7 +254,7 @@ fn tui_in_tmux_shows_layers_moves_and_quits() {
     let img = archive(&dir, true);
     let session = format!("berth-analyze-{}", std::process::id());
     let cmd = format!(
-        "'{BERTH}' analyze '{}'; echo EXIT=$?; sleep 30",
+        "env -u CI '{BERTH}' analyze '{}'; echo EXIT=$?; sleep 30",
         img.display()
     );
     tmux(&[
