@@ -1,0 +1,478 @@
+//! Start, monitor, restart policies, wait, kill, stop, remove, pause and resize; restoring
+//! containers at daemon start.
+
+use super::*;
+
+impl Engine {
+    /// Loads container records at startup and reconnects to live shims.
+    pub async fn restore_containers(self: &Arc<Self>) -> Result<()> {
+        for raw in self.store.containers()? {
+            let Ok(mut rec) = serde_json::from_slice::<ContainerRecord>(&raw) else {
+                tracing::warn!("skipping unreadable container record");
+                continue;
+            };
+            let id = rec.id.clone();
+            let mut monitor = false;
+            if rec.state.status == "running" || rec.state.status == "paused" {
+                let shim = ShimClient::connect(&id, &self.state_dir(&id));
+                if shim.is_alive().await {
+                    monitor = true;
+                } else if let Ok(Some(exit)) = shim.exit_record() {
+                    apply_exit(&mut rec, &exit);
+                } else {
+                    rec.state.status = "exited".into();
+                    rec.state.exit_code = 255;
+                    rec.state.finished_at = now();
+                    rec.state.pid = 0;
+                }
+                self.persist(&rec)?;
+            }
+            let (tx, _) = watch::channel(rec.state.exits);
+            let ctr = Arc::new(Ctr {
+                rec: Mutex::new(rec),
+                changed: tx,
+            });
+            self.containers
+                .by_id
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .insert(id.clone(), ctr.clone());
+            if monitor {
+                self.spawn_monitor(ctr);
+            } else {
+                let snap = ctr.snapshot();
+                if snap.state.status == "exited" && self.should_restart(&snap) {
+                    self.restart_later(ctr, 0);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    pub(crate) fn shim_of(&self, id: &str) -> ShimClient {
+        ShimClient::connect(id, &self.state_dir(id))
+    }
+
+    /// `POST /containers/{id}/start`.
+    pub async fn container_start(self: &Arc<Self>, name: &str) -> Result<bool> {
+        let ctr = self.container(name)?;
+        ctr.rec
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .state
+            .manually_stopped = false;
+        let rec = ctr.snapshot();
+        match rec.state.status.as_str() {
+            "running" | "paused" => return Ok(false),
+            "created" if rec.state.shim => {
+                let shim = self.shim_of(&rec.id);
+                let pid = match shim.start().await {
+                    Ok(pid) => pid,
+                    Err(e) => {
+                        let err = match e {
+                            berth_runtime::RuntimeError::Shim { exit_code, message } => {
+                                EngineError::StartFailed { exit_code, message }
+                            }
+                            other => EngineError::Internal(other.to_string()),
+                        };
+                        if rec.host_config.auto_remove.unwrap_or(false) {
+                            let _ = self.container_remove(&rec.id, true, true).await;
+                        }
+                        return Err(err);
+                    }
+                };
+                let snapshot = {
+                    let mut r = ctr.rec.lock().unwrap_or_else(|p| p.into_inner());
+                    r.state.status = "running".into();
+                    r.state.pid = pid as i64;
+                    r.state.started_at = now();
+                    r.clone()
+                };
+                self.persist(&snapshot)?;
+            }
+            _ => {
+                if let Err(e) = self.spawn_shim(&ctr, true).await {
+                    // Like Docker: a container that cannot start is removed at once
+                    // when it was created with --rm (the CLI waits for "removed").
+                    if rec.host_config.auto_remove.unwrap_or(false) {
+                        let _ = self.container_remove(&rec.id, true, true).await;
+                    } else {
+                        ctr.changed.send_modify(|_| {});
+                    }
+                    return Err(e);
+                }
+            }
+        }
+        ctr.changed.send_modify(|_| {});
+        self.spawn_monitor(ctr);
+        Ok(true)
+    }
+
+    /// Attaches to a container's stdio, spawning its shim (not started) when needed so the
+    /// attach is in place before `start`, as the docker CLI expects.
+    pub async fn container_attach(
+        self: &Arc<Self>,
+        name: &str,
+        stdin: bool,
+        stdout: bool,
+        stderr: bool,
+    ) -> Result<(Option<berth_runtime::StdioStream>, bool)> {
+        let ctr = self.container(name)?;
+        let rec = ctr.snapshot();
+        let tty = rec.config.tty.unwrap_or(false);
+        if rec.state.status == "created" && !rec.state.shim {
+            match self.spawn_shim(&ctr, false).await {
+                Ok(_) => {}
+                // The process cannot be created: the attach ends at once and `start`
+                // reports the error (with Docker's 126/127 wording).
+                Err(EngineError::StartFailed { .. }) => return Ok((None, tty)),
+                Err(e) => return Err(e),
+            }
+        } else if rec.state.status != "running"
+            && rec.state.status != "created"
+            && rec.state.status != "paused"
+        {
+            return Err(EngineError::Conflict(
+                "You cannot attach to a stopped container, start it first".into(),
+            ));
+        }
+        let s = self
+            .shim_of(&rec.id)
+            .attach(
+                stdin && rec.config.open_stdin.unwrap_or(false),
+                stdout,
+                stderr,
+            )
+            .await
+            .map_err(|e| EngineError::Internal(e.to_string()))?;
+        Ok((Some(s), tty))
+    }
+
+    pub(crate) fn spawn_monitor(self: &Arc<Self>, ctr: Arc<Ctr>) {
+        let engine = self.clone();
+        tokio::spawn(async move {
+            let id = ctr.snapshot().id;
+            let shim = engine.shim_of(&id);
+            let exit = match shim.wait().await {
+                Ok(e) => e,
+                Err(e) => {
+                    tracing::warn!(container = %id, "wait failed: {e}");
+                    return;
+                }
+            };
+            let (snapshot, auto_remove) = {
+                let mut r = ctr.rec.lock().unwrap_or_else(|p| p.into_inner());
+                if r.state.status != "running" && r.state.status != "paused" {
+                    return;
+                }
+                apply_exit(&mut r, &exit);
+                (r.clone(), r.host_config.auto_remove.unwrap_or(false))
+            };
+            if let Err(e) = engine.persist(&snapshot) {
+                tracing::error!(container = %id, "persist: {e}");
+            }
+            let gen = snapshot.state.exits;
+            ctr.changed.send_replace(gen);
+            if engine.should_restart(&snapshot) {
+                engine.restart_later(ctr.clone(), snapshot.restart_count);
+                return;
+            }
+            if auto_remove {
+                if let Err(e) = engine.container_remove(&id, true, true).await {
+                    tracing::warn!(container = %id, "auto-remove: {e}");
+                }
+            }
+        });
+    }
+
+    /// Whether the restart policy brings this (just exited) container back.
+    pub(crate) fn should_restart(&self, r: &ContainerRecord) -> bool {
+        if r.state.manually_stopped {
+            return false;
+        }
+        let Some(p) = r.host_config.restart_policy.as_ref() else {
+            return false;
+        };
+        use bollard_stubs::models::RestartPolicyNameEnum as P;
+        match p.name {
+            Some(P::ALWAYS) | Some(P::UNLESS_STOPPED) => true,
+            Some(P::ON_FAILURE) => {
+                r.state.exit_code != 0
+                    && p.maximum_retry_count
+                        .map(|max| max <= 0 || r.restart_count < max)
+                        .unwrap_or(true)
+            }
+            _ => false,
+        }
+    }
+
+    /// Restarts a container after Docker's back-off (100 ms doubling, capped at 1 min).
+    pub(crate) fn restart_later(self: &Arc<Self>, ctr: Arc<Ctr>, count: i64) {
+        let engine = self.clone();
+        tokio::spawn(async move {
+            let delay = 100u64.saturating_mul(1 << count.clamp(0, 10)).min(60_000);
+            tokio::time::sleep(std::time::Duration::from_millis(delay)).await;
+            let rec = ctr.snapshot();
+            if rec.state.manually_stopped || rec.state.status != "exited" {
+                return;
+            }
+            if !engine
+                .containers
+                .by_id
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .contains_key(&rec.id)
+            {
+                return;
+            }
+            ctr.rec
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .restart_count += 1;
+            if let Err(e) = engine.spawn_shim(&ctr, true).await {
+                tracing::warn!(container = %rec.id, "restart failed: {e}");
+                return;
+            }
+            ctr.changed.send_modify(|_| {});
+            engine.spawn_monitor(ctr);
+        });
+    }
+
+    /// `POST /containers/{id}/wait`: resolves when the condition is met.
+    pub async fn container_wait(
+        self: &Arc<Self>,
+        name: &str,
+        condition: &str,
+    ) -> Result<ContainerWaitResponse> {
+        let ctr = match self.container(name) {
+            Ok(c) => c,
+            Err(EngineError::NotFound(m)) => {
+                let gone = self
+                    .containers
+                    .removed
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner());
+                let hit = gone
+                    .iter()
+                    .find(|(id, _)| id.starts_with(name))
+                    .map(|(_, (c, _))| *c);
+                return match hit {
+                    Some(code) if name.len() >= 12 => Ok(ContainerWaitResponse {
+                        status_code: code,
+                        error: None,
+                    }),
+                    _ => Err(EngineError::NotFound(m)),
+                };
+            }
+            Err(e) => return Err(e),
+        };
+        let mut rx = ctr.changed.subscribe();
+        let start_gen = ctr.snapshot().state.exits;
+        loop {
+            let rec = ctr.snapshot();
+            let removed = *rx.borrow() == u64::MAX;
+            let done = match condition {
+                "removed" => removed,
+                "next-exit" => rec.state.exits > start_gen || removed,
+                _ => !matches!(rec.state.status.as_str(), "running" | "paused") || removed,
+            };
+            if done {
+                return Ok(ContainerWaitResponse {
+                    status_code: rec.state.exit_code,
+                    error: None,
+                });
+            }
+            if rx.changed().await.is_err() {
+                let rec = ctr.snapshot();
+                return Ok(ContainerWaitResponse {
+                    status_code: rec.state.exit_code,
+                    error: None,
+                });
+            }
+        }
+    }
+
+    /// `POST /containers/{id}/kill`.
+    pub async fn container_kill(self: &Arc<Self>, name: &str, signal: Option<&str>) -> Result<()> {
+        let ctr = self.container(name)?;
+        let rec = ctr.snapshot();
+        if rec.state.status != "running" && rec.state.status != "paused" {
+            return Err(EngineError::Conflict(format!(
+                "Cannot kill container: {}: Container {} is not running",
+                name, rec.id
+            )));
+        }
+        let sig = parse_signal(signal.unwrap_or("KILL"))?;
+        ctr.rec
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .state
+            .manually_stopped = true;
+        self.shim_of(&rec.id)
+            .kill(sig)
+            .await
+            .map_err(|e| EngineError::Internal(e.to_string()))
+    }
+
+    /// `POST /containers/{id}/stop`: stop signal, then SIGKILL after the timeout.
+    pub async fn container_stop(
+        self: &Arc<Self>,
+        name: &str,
+        timeout: Option<i64>,
+        signal: Option<&str>,
+    ) -> Result<bool> {
+        let ctr = self.container(name)?;
+        let rec = ctr.snapshot();
+        if rec.state.status != "running" && rec.state.status != "paused" {
+            return Ok(false);
+        }
+        let sig = parse_signal(
+            signal
+                .or(rec.config.stop_signal.as_deref())
+                .unwrap_or("SIGTERM"),
+        )?;
+        ctr.rec
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .state
+            .manually_stopped = true;
+        let t = timeout.or(rec.config.stop_timeout).unwrap_or(10);
+        let shim = self.shim_of(&rec.id);
+        let mut rx = ctr.changed.subscribe();
+        if rec.state.status == "paused" {
+            let _ = shim.resume().await;
+        }
+        let _ = shim.kill(sig).await;
+        let exited = async {
+            loop {
+                if !matches!(ctr.snapshot().state.status.as_str(), "running" | "paused") {
+                    return;
+                }
+                if rx.changed().await.is_err() {
+                    return;
+                }
+            }
+        };
+        let wait = if t < 0 {
+            None
+        } else {
+            Some(std::time::Duration::from_secs(t as u64))
+        };
+        let timed_out = match wait {
+            Some(d) => tokio::time::timeout(d, exited).await.is_err(),
+            None => {
+                exited.await;
+                false
+            }
+        };
+        if timed_out {
+            let _ = shim.kill(libc::SIGKILL).await;
+            let mut rx = ctr.changed.subscribe();
+            let _ = tokio::time::timeout(std::time::Duration::from_secs(10), async {
+                while matches!(ctr.snapshot().state.status.as_str(), "running" | "paused") {
+                    if rx.changed().await.is_err() {
+                        break;
+                    }
+                }
+            })
+            .await;
+        }
+        Ok(true)
+    }
+
+    /// `DELETE /containers/{id}`.
+    pub async fn container_remove(
+        self: &Arc<Self>,
+        name: &str,
+        force: bool,
+        _volumes: bool,
+    ) -> Result<()> {
+        let ctr = self.container(name)?;
+        let rec = ctr.snapshot();
+        if matches!(rec.state.status.as_str(), "running" | "paused") {
+            if !force {
+                return Err(EngineError::Conflict(format!(
+                    "cannot remove container \"/{}\": container is running: stop the container before removing or force remove",
+                    rec.name
+                )));
+            }
+            let _ = self.shim_of(&rec.id).kill(libc::SIGKILL).await;
+            let mut rx = ctr.changed.subscribe();
+            let _ = tokio::time::timeout(std::time::Duration::from_secs(10), async {
+                while matches!(ctr.snapshot().state.status.as_str(), "running" | "paused") {
+                    if rx.changed().await.is_err() {
+                        break;
+                    }
+                }
+            })
+            .await;
+        } else if rec.state.shim && rec.state.status == "created" {
+            // A created-but-never-started container still has a shim holding it.
+            let shim = self.shim_of(&rec.id);
+            let _ = shim.kill(libc::SIGKILL).await;
+            let _ = tokio::time::timeout(std::time::Duration::from_secs(5), shim.wait()).await;
+        }
+        self.containers
+            .by_id
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&rec.id);
+        {
+            let mut gone = self
+                .containers
+                .removed
+                .lock()
+                .unwrap_or_else(|p| p.into_inner());
+            gone.retain(|_, (_, at)| at.elapsed() < std::time::Duration::from_secs(300));
+            let code = ctr.snapshot().state.exit_code;
+            gone.insert(rec.id.clone(), (code, std::time::Instant::now()));
+        }
+        self.store.delete_container(&rec.id)?;
+        let _ = std::fs::remove_dir_all(self.ctr_dir(&rec.id));
+        let _ = std::fs::remove_dir_all(self.state_dir(&rec.id));
+        ctr.changed.send_replace(u64::MAX);
+        Ok(())
+    }
+
+    /// Resizes a container's (or an exec's) pty.
+    pub async fn container_resize(
+        &self,
+        name: &str,
+        h: u16,
+        w: u16,
+        exec_pid: Option<i32>,
+    ) -> Result<()> {
+        let r = self.container(name)?.snapshot();
+        self.shim_of(&r.id)
+            .resize(h, w, exec_pid)
+            .await
+            .map_err(|e| EngineError::Internal(e.to_string()))
+    }
+
+    pub async fn container_pause(&self, name: &str, pause: bool) -> Result<()> {
+        let ctr = self.container(name)?;
+        let r = ctr.snapshot();
+        if r.state.status != if pause { "running" } else { "paused" } {
+            return Err(EngineError::Conflict(format!(
+                "Container {} is not {}",
+                r.id,
+                if pause { "running" } else { "paused" }
+            )));
+        }
+        let shim = self.shim_of(&r.id);
+        if pause {
+            shim.pause().await
+        } else {
+            shim.resume().await
+        }
+        .map_err(|e| EngineError::Internal(e.to_string()))?;
+        let snap = {
+            let mut rec = ctr.rec.lock().unwrap_or_else(|p| p.into_inner());
+            rec.state.status = if pause { "paused" } else { "running" }.into();
+            rec.clone()
+        };
+        self.persist(&snap)?;
+        ctr.changed.send_modify(|_| {});
+        Ok(())
+    }
+}
