@@ -270,6 +270,13 @@ impl Engine {
                     t.familiar()
                 ));
             }
+            let id = committed.image.id.to_string();
+            let name = f
+                .tags
+                .first()
+                .map(|t| t.familiar())
+                .unwrap_or_else(|| id.clone());
+            self.image_event(&id, "load", &name);
             if f.tags.is_empty() {
                 messages.push(format!("Loaded image ID: {}", committed.image.id));
             }
@@ -338,6 +345,14 @@ impl Engine {
     /// `GET /images/get?names=…` and `GET /images/{name}/get`: writes the archive.
     pub fn image_save(&self, plan: &SavePlan, out: impl Write) -> Result<()> {
         let sel = &plan.0;
+        for (id, refs) in sel {
+            let id = id.to_string();
+            let name = refs
+                .first()
+                .map(|r| r.familiar())
+                .unwrap_or_else(|| id.clone());
+            self.image_event(&id, "save", &name);
+        }
         let mut w = TarWriter { out };
         let io_err = |e: io::Error| EngineError::Internal(format!("writing archive: {e}"));
         w.dir("blobs/").map_err(io_err)?;

@@ -262,8 +262,22 @@ impl Engine {
                 "refusing to create a tag with a digest reference".into(),
             ));
         }
-        self.store.tag(&img.id, &r.with_default_tag())?;
+        let r = r.with_default_tag();
+        self.store.tag(&img.id, &r)?;
+        self.image_event(&img.id.to_string(), "tag", &r.familiar());
         Ok(())
+    }
+
+    /// Publishes an image event (`name` is the reference it concerns).
+    pub(crate) fn image_event(&self, id: &str, action: &str, name: &str) {
+        let mut attrs = std::collections::HashMap::new();
+        attrs.insert("name".to_string(), name.to_string());
+        self.events.emit(
+            bollard_stubs::models::EventMessageTypeEnum::IMAGE,
+            action,
+            id,
+            attrs,
+        );
     }
 
     /// `DELETE /images/{name}`: untag, and delete when nothing names the image any more.
@@ -295,6 +309,7 @@ impl Engine {
         let mut out = Vec::new();
         let untag = |r: &Reference, out: &mut Vec<ImageDeleteResponseItem>| -> Result<()> {
             if self.store.untag(r)? {
+                self.image_event(&img.id.to_string(), "untag", &r.familiar());
                 out.push(ImageDeleteResponseItem {
                     untagged: Some(r.familiar()),
                     deleted: None,
@@ -361,6 +376,7 @@ impl Engine {
             return Ok(out);
         }
         let layers = self.store.delete_image(&img.id)?;
+        self.image_event(&img.id.to_string(), "delete", &img.id.to_string());
         out.push(ImageDeleteResponseItem {
             untagged: None,
             deleted: Some(img.id.to_string()),
@@ -460,6 +476,8 @@ impl Engine {
             },
             &mut pool,
         )?;
+        let id = committed.image.id.to_string();
+        self.image_event(&id, "import", &id);
         Ok(committed.image.id)
     }
 

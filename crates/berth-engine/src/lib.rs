@@ -8,6 +8,7 @@ pub mod archive;
 pub mod changes;
 pub mod containers;
 pub mod error;
+pub mod events;
 pub mod filters;
 pub mod images;
 pub mod system;
@@ -35,6 +36,7 @@ pub struct Engine {
     pub(crate) store: Store,
     pub(crate) config: EngineConfig,
     pub(crate) containers: containers::Containers,
+    pub events: events::Events,
 }
 
 impl Engine {
@@ -45,6 +47,7 @@ impl Engine {
             store,
             config,
             containers: Default::default(),
+            events: Default::default(),
         }))
     }
 

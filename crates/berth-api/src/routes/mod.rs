@@ -1,6 +1,7 @@
 //! The route table.
 
 mod containers;
+mod events;
 mod images;
 mod system;
 
@@ -33,6 +34,7 @@ pub fn router(state: AppState) -> Router {
         .route("/_ping", get(system::ping).head(system::ping))
         .route("/version", get(system::version))
         .route("/info", get(system::info))
+        .route("/events", get(events::events))
         .route("/berth/system/check", get(system::check))
         .route("/images/json", get(images::list))
         .route("/images/create", post(images::create))

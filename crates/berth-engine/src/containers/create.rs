@@ -178,6 +178,7 @@ impl Engine {
                 .map_err(|e| EngineError::Internal(format!("{}: {e}", dir.display())))?;
         }
         self.persist(&rec)?;
+        self.ctr_event(&rec, "create", &[]);
         let (tx, _) = watch::channel(0);
         self.containers
             .by_id

@@ -22,6 +22,11 @@ impl Engine {
             return Err(EngineError::BadRequest("No exec command specified".into()));
         }
         let id = random_id();
+        self.ctr_event(
+            &r,
+            &format!("exec_create: {}", cmd.join(" ")),
+            &[("execID", id.clone())],
+        );
         let console_size = cfg
             .console_size
             .as_ref()
@@ -100,6 +105,13 @@ impl Engine {
             e.running = true;
             e.pid = pid as i64;
         });
+        if let Ok(c) = self.container(&inst.container) {
+            self.ctr_event(
+                &c.snapshot(),
+                &format!("exec_start: {}", inst.opts.args.join(" ")),
+                &[("execID", id.to_string())],
+            );
+        }
         Ok(stream)
     }
 }

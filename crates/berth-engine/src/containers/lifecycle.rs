@@ -104,6 +104,7 @@ impl Engine {
             }
         }
         ctr.changed.send_modify(|_| {});
+        self.ctr_event(&ctr.snapshot(), "start", &[]);
         self.spawn_monitor(ctr);
         Ok(true)
     }
@@ -136,6 +137,7 @@ impl Engine {
                 "You cannot attach to a stopped container, start it first".into(),
             ));
         }
+        self.ctr_event(&rec, "attach", &[]);
         let s = self
             .shim_of(&rec.id)
             .attach(
@@ -171,6 +173,14 @@ impl Engine {
             if let Err(e) = engine.persist(&snapshot) {
                 tracing::error!(container = %id, "persist: {e}");
             }
+            if snapshot.state.oom_killed {
+                engine.ctr_event(&snapshot, "oom", &[]);
+            }
+            engine.ctr_event(
+                &snapshot,
+                "die",
+                &[("exitCode", snapshot.state.exit_code.to_string())],
+            );
             let gen = snapshot.state.exits;
             ctr.changed.send_replace(gen);
             if engine.should_restart(&snapshot) {
@@ -234,6 +244,7 @@ impl Engine {
                 return;
             }
             ctr.changed.send_modify(|_| {});
+            engine.ctr_event(&ctr.snapshot(), "start", &[]);
             engine.spawn_monitor(ctr);
         });
     }
@@ -308,6 +319,7 @@ impl Engine {
             .unwrap_or_else(|p| p.into_inner())
             .state
             .manually_stopped = true;
+        self.ctr_event(&rec, "kill", &[("signal", sig.to_string())]);
         self.shim_of(&rec.id)
             .kill(sig)
             .await
@@ -342,6 +354,7 @@ impl Engine {
         if rec.state.status == "paused" {
             let _ = shim.resume().await;
         }
+        self.ctr_event(&rec, "kill", &[("signal", sig.to_string())]);
         let _ = shim.kill(sig).await;
         let exited = async {
             loop {
@@ -377,6 +390,7 @@ impl Engine {
             })
             .await;
         }
+        self.ctr_event(&ctr.snapshot(), "stop", &[]);
         Ok(true)
     }
 
@@ -431,6 +445,7 @@ impl Engine {
         let _ = std::fs::remove_dir_all(self.ctr_dir(&rec.id));
         let _ = std::fs::remove_dir_all(self.state_dir(&rec.id));
         ctr.changed.send_replace(u64::MAX);
+        self.ctr_event(&rec, "destroy", &[]);
         Ok(())
     }
 
@@ -473,6 +488,7 @@ impl Engine {
         };
         self.persist(&snap)?;
         ctr.changed.send_modify(|_| {});
+        self.ctr_event(&snap, if pause { "pause" } else { "unpause" }, &[]);
         Ok(())
     }
 }

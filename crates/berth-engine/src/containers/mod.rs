@@ -219,6 +219,23 @@ impl Engine {
         Ok(())
     }
 
+    /// Publishes a container event with docker's attributes (image, name, labels, and
+    /// `extra` such as `exitCode` or `signal`).
+    pub(crate) fn ctr_event(&self, rec: &ContainerRecord, action: &str, extra: &[(&str, String)]) {
+        let mut attrs: HashMap<String, String> = rec.config.labels.clone().unwrap_or_default();
+        attrs.insert("image".into(), rec.image_ref.clone());
+        attrs.insert("name".into(), rec.name.clone());
+        for (k, v) in extra {
+            attrs.insert((*k).to_string(), v.clone());
+        }
+        self.events.emit(
+            bollard_stubs::models::EventMessageTypeEnum::CONTAINER,
+            action,
+            &rec.id,
+            attrs,
+        );
+    }
+
     /// Finds a container by full ID, unique ID prefix or name.
     pub fn container(&self, name: &str) -> Result<Arc<Ctr>> {
         let map = self

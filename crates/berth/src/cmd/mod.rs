@@ -5,6 +5,7 @@ pub mod analyze;
 pub mod client;
 pub mod containers;
 pub mod daemon;
+pub mod events;
 pub mod images;
 pub mod registry;
 pub mod shim;
@@ -49,6 +50,8 @@ pub enum Command {
     Diff(containers::DiffArgs),
     /// Block until containers stop, then print their exit codes.
     Wait(containers::WaitArgs),
+    /// Get real time events from the server.
+    Events(events::EventsArgs),
     /// List images.
     Images(images::ImagesArgs),
     /// Import a rootfs tarball as an image.
@@ -109,6 +112,7 @@ pub enum ImageCmd {
 pub fn run(cmd: Command, opts: &ClientOpts) -> anyhow::Result<i32> {
     match cmd {
         Command::Daemon(a) => daemon::run(a),
+        Command::Events(a) => events::run(opts, a),
         Command::Version(a) => system::version(opts, a),
         Command::Info(a) => system::info(opts, a),
         Command::Run(a) => containers::run(opts, a),
