@@ -13,7 +13,7 @@
 use crate::archive::{self, clean_entry_name};
 use crate::copy::{CopyPlan, EntryData, EntryKind, PlacedEntry, PlanItem};
 use berth_oci::{Digest, Sha256Writer};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fs;
 use std::io::{self, Read, Write};
 use std::os::unix::fs::{FileTypeExt, MetadataExt};
@@ -111,10 +111,69 @@ fn read_xattrs(p: &Path) -> Vec<(String, Vec<u8>)> {
 
 /// Writes the layer for an overlay upper directory.
 pub fn diff_tar<W: Write>(upper: &Path, out: W) -> Result<(W, LayerInfo), LayerError> {
+    diff_tar_excluding(upper, out, &BTreeSet::new())
+}
+
+/// Files the runtime creates in a container's upper dir as mount points when the
+/// image lacks them: Docker keeps these in a separate "init" layer that never reaches
+/// a commit (`/etc/hosts`, `/etc/hostname`, `/etc/resolv.conf` are bind mounts,
+/// `/proc`, `/sys`, `/dev` are mounted over).
+const RUNTIME_FILES: &[&str] = &[
+    "etc/hosts",
+    "etc/hostname",
+    "etc/resolv.conf",
+    "etc/mtab",
+    ".dockerenv",
+];
+const RUNTIME_DIRS: &[&str] = &["dev", "proc", "sys"];
+
+/// The upper-dir paths (relative) that are runtime mount points rather than changes
+/// made by the container: see [`RUNTIME_FILES`]. A directory is listed when all it
+/// holds is such entries (e.g. an `etc/` created or copied up only to hold them).
+pub fn runtime_artifacts(upper: &Path) -> BTreeSet<String> {
+    let mut out = BTreeSet::new();
+    for f in RUNTIME_FILES {
+        if let Ok(m) = fs::symlink_metadata(upper.join(f)) {
+            if m.is_file() && m.len() == 0 {
+                out.insert(f.to_string());
+            }
+        }
+    }
+    for d in RUNTIME_DIRS {
+        let p = upper.join(d);
+        if fs::symlink_metadata(&p).is_ok_and(|m| m.is_dir())
+            && fs::read_dir(&p).is_ok_and(|mut r| r.next().is_none())
+        {
+            out.insert(d.to_string());
+        }
+    }
+    let etc = upper.join("etc");
+    if let Ok(rd) = fs::read_dir(&etc) {
+        let names: Vec<String> = rd
+            .flatten()
+            .map(|e| format!("etc/{}", e.file_name().to_string_lossy()))
+            .collect();
+        let opaque = xattr::get(&etc, "trusted.overlay.opaque")
+            .ok()
+            .flatten()
+            .is_some();
+        if !opaque && !names.is_empty() && names.iter().all(|n| out.contains(n)) {
+            out.insert("etc".into());
+        }
+    }
+    out
+}
+
+/// [`diff_tar`] leaving out the relative paths in `skip` (and what is under them).
+pub fn diff_tar_excluding<W: Write>(
+    upper: &Path,
+    out: W,
+    skip: &BTreeSet<String>,
+) -> Result<(W, LayerInfo), LayerError> {
     let mut b = tar::Builder::new(Sha256Writer::new(out));
     let mut entries = 0usize;
     let mut links: HashMap<(u64, u64), String> = HashMap::new();
-    walk_upper(upper, upper, &mut b, &mut entries, &mut links)?;
+    walk_upper(upper, upper, &mut b, &mut entries, &mut links, skip)?;
     let w = b.into_inner().map_err(|e| io_err(upper, e))?;
     let (inner, diff_id, size) = w.finish();
     Ok((
@@ -133,6 +192,7 @@ fn walk_upper<W: Write>(
     b: &mut tar::Builder<W>,
     entries: &mut usize,
     links: &mut HashMap<(u64, u64), String>,
+    skip: &BTreeSet<String>,
 ) -> Result<(), LayerError> {
     let mut names: Vec<_> = fs::read_dir(dir)
         .map_err(|e| io_err(dir, e))?
@@ -145,6 +205,9 @@ fn walk_upper<W: Write>(
             .strip_prefix(root)
             .map(|p| p.to_string_lossy().into_owned())
             .unwrap_or_default();
+        if skip.contains(&rel) {
+            continue;
+        }
         let meta = fs::symlink_metadata(&full).map_err(|e| io_err(&full, e))?;
         let ft = meta.file_type();
         let mode = meta.mode() & 0o7777;
@@ -182,7 +245,7 @@ fn walk_upper<W: Write>(
                     .map_err(|e| io_err(&full, e))?;
                 *entries += 1;
             }
-            walk_upper(root, &full, b, entries, links)?;
+            walk_upper(root, &full, b, entries, links, skip)?;
             continue;
         }
         if ft.is_file() && meta.nlink() > 1 {

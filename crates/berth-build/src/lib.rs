@@ -60,6 +60,7 @@ pub mod copy;
 pub mod duration;
 pub mod error;
 pub mod evolve;
+pub mod exec;
 pub mod fnmatch;
 pub mod frontend;
 pub mod ignore;

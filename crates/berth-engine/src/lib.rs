@@ -5,13 +5,17 @@
 //! `spawn_blocking`.
 
 pub mod archive;
+pub mod build;
 pub mod changes;
 pub mod containers;
+pub mod dist;
 pub mod error;
 pub mod events;
 pub mod filters;
 pub mod images;
+pub mod networks;
 pub mod system;
+pub mod volumes;
 
 pub use error::{EngineError, Result};
 
@@ -36,7 +40,10 @@ pub struct Engine {
     pub(crate) store: Store,
     pub(crate) config: EngineConfig,
     pub(crate) containers: containers::Containers,
+    pub(crate) builder: std::sync::OnceLock<berth_build::exec::Builder>,
     pub events: events::Events,
+    pub(crate) dist: berth_dist::Dist,
+    pub(crate) net: networks::Networking,
 }
 
 impl Engine {
@@ -47,7 +54,10 @@ impl Engine {
             store,
             config,
             containers: Default::default(),
+            builder: Default::default(),
             events: Default::default(),
+            dist: Default::default(),
+            net: Default::default(),
         }))
     }
 

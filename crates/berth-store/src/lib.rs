@@ -8,6 +8,7 @@
 //! one database transaction, so a crash at any instant leaves nothing half-written
 //! visible; leftovers are swept by [`Store::open`].
 
+pub mod build_cache;
 pub mod check;
 pub mod content;
 pub mod error;
@@ -33,6 +34,30 @@ const IMAGES: TableDefinition<&str, &[u8]> = TableDefinition::new("images");
 const TAGS: TableDefinition<&str, &str> = TableDefinition::new("tags");
 const LAYERS: TableDefinition<&str, &[u8]> = TableDefinition::new("layers");
 const CONTAINERS: TableDefinition<&str, &[u8]> = TableDefinition::new("containers");
+const NETWORKS: TableDefinition<&str, &[u8]> = TableDefinition::new("networks");
+const VOLUMES: TableDefinition<&str, &[u8]> = TableDefinition::new("volumes");
+const ENDPOINTS: TableDefinition<&str, &[u8]> = TableDefinition::new("endpoints");
+
+/// Tables of small records the engine owns (serialized by the engine, keyed by name or ID).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RecordTable {
+    /// Networks by ID.
+    Networks,
+    /// Volumes by name.
+    Volumes,
+    /// Network endpoints (a container's attachment and its IP: the IPAM state) by container ID.
+    Endpoints,
+}
+
+impl RecordTable {
+    fn def(self) -> TableDefinition<'static, &'static str, &'static [u8]> {
+        match self {
+            RecordTable::Networks => NETWORKS,
+            RecordTable::Volumes => VOLUMES,
+            RecordTable::Endpoints => ENDPOINTS,
+        }
+    }
+}
 
 /// The chain ID of a layer stack: `chain(0) = diff(0)`,
 /// `chain(n) = sha256(chain(n-1) + " " + diff(n))`.
@@ -107,6 +132,9 @@ impl Store {
             tx.open_table(TAGS)?;
             tx.open_table(LAYERS)?;
             tx.open_table(CONTAINERS)?;
+            tx.open_table(NETWORKS)?;
+            tx.open_table(VOLUMES)?;
+            tx.open_table(ENDPOINTS)?;
             tx.commit()?;
         }
         let store = Store {
@@ -308,6 +336,34 @@ impl Store {
         for row in t.iter()? {
             let (_, v) = row?;
             out.push(v.value().to_vec());
+        }
+        Ok(out)
+    }
+
+    /// Stores (or replaces) a record in one of the engine's record tables.
+    pub fn put_record(&self, table: RecordTable, key: &str, value: &[u8]) -> Result<(), StoreError> {
+        let tx = self.db.begin_write()?;
+        tx.open_table(table.def())?.insert(key, value)?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Removes a record from one of the engine's record tables.
+    pub fn delete_record(&self, table: RecordTable, key: &str) -> Result<(), StoreError> {
+        let tx = self.db.begin_write()?;
+        tx.open_table(table.def())?.remove(key)?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Every record of one of the engine's record tables, by key.
+    pub fn records(&self, table: RecordTable) -> Result<Vec<(String, Vec<u8>)>, StoreError> {
+        let tx = self.db.begin_read()?;
+        let t = tx.open_table(table.def())?;
+        let mut out = Vec::new();
+        for row in t.iter()? {
+            let (k, v) = row?;
+            out.push((k.value().to_string(), v.value().to_vec()));
         }
         Ok(out)
     }

@@ -1,9 +1,15 @@
 //! The route table.
 
+mod build;
+mod container_fs;
+mod container_ops;
 mod containers;
+mod dist;
 mod events;
 mod images;
 mod system;
+mod networks;
+mod volumes;
 
 use crate::AppState;
 use axum::routing::{get, post};
@@ -34,8 +40,11 @@ pub fn router(state: AppState) -> Router {
         .route("/_ping", get(system::ping).head(system::ping))
         .route("/version", get(system::version))
         .route("/info", get(system::info))
+        .route("/auth", post(dist::auth))
         .route("/events", get(events::events))
         .route("/berth/system/check", get(system::check))
+        .route("/build", post(build::build))
+        .route("/commit", post(build::commit))
         .route("/images/json", get(images::list))
         .route("/images/create", post(images::create))
         .route("/images/load", post(images::load))
@@ -49,6 +58,17 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/containers/create", post(containers::create))
         .route("/containers/json", get(containers::list))
+        .route("/containers/prune", post(container_ops::prune))
+        .route("/containers/{id}/rename", post(container_ops::rename))
+        .route("/containers/{id}/top", get(container_ops::top))
+        .route(
+            "/containers/{id}/archive",
+            get(container_fs::archive_get)
+                .head(container_fs::archive_head)
+                .put(container_fs::archive_put),
+        )
+        .route("/containers/{id}/export", get(container_fs::export))
+        .route("/containers/{id}/stats", get(container_ops::stats))
         .route("/containers/{id}/json", get(containers::inspect))
         .route("/containers/{id}/changes", get(containers::changes))
         .route("/containers/{id}/start", post(containers::start))
@@ -69,6 +89,22 @@ pub fn router(state: AppState) -> Router {
         .route("/exec/{id}/start", post(containers::exec_start))
         .route("/exec/{id}/json", get(containers::exec_inspect))
         .route("/exec/{id}/resize", post(containers::exec_resize))
+        .route("/networks", get(networks::list))
+        .route("/networks/create", post(networks::create))
+        .route("/networks/prune", post(networks::prune))
+        .route(
+            "/networks/{id}",
+            get(networks::inspect).delete(networks::remove),
+        )
+        .route("/networks/{id}/connect", post(networks::connect))
+        .route("/networks/{id}/disconnect", post(networks::disconnect))
+        .route("/volumes", get(volumes::list))
+        .route("/volumes/create", post(volumes::create))
+        .route("/volumes/prune", post(volumes::prune))
+        .route(
+            "/volumes/{name}",
+            get(volumes::inspect).delete(volumes::remove),
+        )
         .fallback(system::not_found)
         .with_state(state)
 }

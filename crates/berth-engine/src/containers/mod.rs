@@ -24,10 +24,16 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use tokio::sync::watch;
 
+mod commit;
+pub use commit::CommitOptions;
 mod create;
 mod diff;
 mod exec;
+mod fs;
+pub use fs::PathStat;
 mod lifecycle;
+mod manage;
+mod observe;
 mod query;
 
 /// What berth remembers about a container.
@@ -48,6 +54,9 @@ pub struct ContainerRecord {
     pub restart_count: i64,
     /// Lower dirs of the rootfs overlay, top first.
     pub lower: Vec<PathBuf>,
+    /// Resolved mount points (`-v`, `--mount`, `--volumes-from`, image `VOLUME`s).
+    #[serde(default)]
+    pub mounts: Vec<crate::volumes::MountRecord>,
 }
 
 /// The runtime state part of a record.

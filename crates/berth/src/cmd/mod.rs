@@ -2,14 +2,21 @@
 //! `run` function returning the process exit code.
 
 pub mod analyze;
+pub mod build;
 pub mod client;
+pub mod commit;
+pub mod container_fs;
+pub mod container_ops;
 pub mod containers;
 pub mod daemon;
+pub mod dist;
 pub mod events;
 pub mod images;
+pub mod network;
 pub mod registry;
 pub mod shim;
 pub mod system;
+pub mod volume;
 
 pub use client::ClientOpts;
 
@@ -50,8 +57,27 @@ pub enum Command {
     Diff(containers::DiffArgs),
     /// Block until containers stop, then print their exit codes.
     Wait(containers::WaitArgs),
+    /// Copy files/folders between a container and the local filesystem.
+    Cp(container_fs::CpArgs),
+    /// Export a container's filesystem as a tar archive.
+    Export(container_fs::ExportArgs),
+    /// Rename a container.
+    Rename(container_ops::RenameArgs),
+    /// Display the running processes of a container.
+    Top(container_ops::TopArgs),
+    /// Display a live stream of container resource usage statistics.
+    Stats(container_ops::StatsArgs),
+    /// Attach local standard input, output, and error streams to a running container.
+    Attach(container_ops::AttachArgs),
+    /// Manage containers.
+    #[command(subcommand)]
+    Container(container_ops::ContainerCmd),
     /// Get real time events from the server.
     Events(events::EventsArgs),
+    /// Build an image from a Dockerfile.
+    Build(build::BuildArgs),
+    /// Create a new image from a container's changes.
+    Commit(commit::CommitArgs),
     /// List images.
     Images(images::ImagesArgs),
     /// Import a rootfs tarball as an image.
@@ -68,6 +94,14 @@ pub enum Command {
     Save(images::SaveArgs),
     /// Load images from a tar archive.
     Load(images::LoadArgs),
+    /// Download an image from a registry.
+    Pull(dist::PullArgs),
+    /// Upload an image to a registry.
+    Push(dist::PushArgs),
+    /// Log in to a registry.
+    Login(dist::LoginArgs),
+    /// Log out from a registry.
+    Logout(dist::LogoutArgs),
     /// Manage images.
     #[command(subcommand)]
     Image(ImageCmd),
@@ -75,6 +109,11 @@ pub enum Command {
     #[command(subcommand)]
     System(system::SystemCmd),
     /// Run the OCI distribution registry server and its tools.
+    #[command(subcommand)]
+    Volume(volume::VolumeCmd),
+    #[command(subcommand)]
+    Network(network::NetworkCmd),
+    Port(network::PortArgs),
     Registry(registry::RegistryArgs),
     /// Analyze an image's layers: efficiency, wasted bytes, CI rules, TUI.
     Analyze(analyze::AnalyzeArgs),
@@ -113,6 +152,13 @@ pub fn run(cmd: Command, opts: &ClientOpts) -> anyhow::Result<i32> {
     match cmd {
         Command::Daemon(a) => daemon::run(a),
         Command::Events(a) => events::run(opts, a),
+        Command::Cp(a) => container_fs::cp(opts, a),
+        Command::Export(a) => container_fs::export(opts, a),
+        Command::Rename(a) => container_ops::rename(opts, a),
+        Command::Top(a) => container_ops::top(opts, a),
+        Command::Stats(a) => container_ops::stats(opts, a),
+        Command::Attach(a) => container_ops::attach(opts, a),
+        Command::Container(c) => container_ops::run_container_cmd(opts, c),
         Command::Version(a) => system::version(opts, a),
         Command::Info(a) => system::info(opts, a),
         Command::Run(a) => containers::run(opts, a),
@@ -129,6 +175,8 @@ pub fn run(cmd: Command, opts: &ClientOpts) -> anyhow::Result<i32> {
         Command::Exec(a) => containers::exec(opts, a),
         Command::Wait(a) => containers::wait(opts, a),
         Command::Diff(a) => containers::diff(opts, a),
+        Command::Build(a) => build::run(opts, a),
+        Command::Commit(a) => commit::run(opts, a),
         Command::Images(a) => images::images(opts, a),
         Command::Import(a) => images::import(opts, a),
         Command::Tag(a) => images::tag(opts, a),
@@ -137,11 +185,18 @@ pub fn run(cmd: Command, opts: &ClientOpts) -> anyhow::Result<i32> {
         Command::History(a) => images::history(opts, a),
         Command::Save(a) => images::save(opts, a),
         Command::Load(a) => images::load(opts, a),
+        Command::Pull(a) => dist::pull(opts, a),
+        Command::Push(a) => dist::push(opts, a),
+        Command::Login(a) => dist::login(opts, a),
+        Command::Logout(a) => dist::logout(opts, a),
         Command::System(c) => system::system(opts, c),
         Command::Image(c) => match c {
             ImageCmd::Ls(a) => images::images(opts, a),
             ImageCmd::Rm(a) => images::rmi(opts, a),
-            ImageCmd::Inspect(a) => images::inspect(opts, a),
+            ImageCmd::Inspect(mut a) => {
+                a.kind = Some("image".into());
+                images::inspect(opts, a)
+            }
             ImageCmd::History(a) => images::history(opts, a),
             ImageCmd::Tag(a) => images::tag(opts, a),
             ImageCmd::Import(a) => images::import(opts, a),
@@ -149,6 +204,9 @@ pub fn run(cmd: Command, opts: &ClientOpts) -> anyhow::Result<i32> {
             ImageCmd::Load(a) => images::load(opts, a),
             ImageCmd::Prune(a) => images::prune(opts, a),
         },
+        Command::Volume(c) => volume::run(opts, c),
+        Command::Network(c) => network::run(opts, c),
+        Command::Port(a) => network::port(opts, a),
         Command::Registry(a) => registry::run(a),
         Command::Analyze(a) => analyze::run_with_host(a, opts.host.as_deref()),
         Command::Shim(a) => shim::run(a),

@@ -1,0 +1,276 @@
+//! The executor: runs a [`BuildPlan`] against the store, like Docker's legacy builder.
+//!
+//! [`Builder::build`] opens the context tar (into a reusable per-slot directory, so an
+//! unchanged context is neither rewritten nor re-hashed), plans the build, and runs
+//! the stages the target needs wave by wave ([`crate::stages::StageGraph::waves`]),
+//! the stages of one wave on parallel threads. Every step commits an image whose
+//! parent is the previous step's ([`stage`]); its cache key
+//! ([`crate::checksum::step_cache_key`]) is recorded in the store's build-cache table,
+//! so an identical step on the same parent is answered with ` ---> Using cache`, also
+//! after a daemon restart. RUN steps go through a [`RunBackend`] (the engine's
+//! containers); COPY/ADD and WORKDIR write their layer directly. Nothing is recorded
+//! before a step has fully succeeded, so a failed or cancelled build leaves no partial
+//! image, layer record, container or mount.
+
+pub mod backend;
+mod download;
+pub mod progress;
+pub mod rootfs;
+mod stage;
+
+pub use backend::{RunBackend, RunEvents, RunRequest};
+pub use progress::Progress;
+pub use stage::ingest_with;
+
+use crate::checksum::HashCache;
+use crate::context::{self, ContextError, OpenedContext};
+use crate::error::ParseError;
+use crate::frontend::{BuildOptions, BuildPlan};
+use berth_oci::{Digest, ImageConfig, Reference};
+use berth_store::{Store, StoreError};
+use std::collections::HashMap;
+use std::io::{self, Read};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Mutex;
+
+/// Why a build failed. `Display` is what the client shows.
+#[derive(Debug, thiserror::Error)]
+pub enum BuildError {
+    #[error("{0}")]
+    Parse(#[from] ParseError),
+    #[error("{0}")]
+    Context(#[from] ContextError),
+    /// A RUN exited non-zero (`code` becomes the `errorDetail` code).
+    #[error("{message}")]
+    Run { message: String, code: i64 },
+    #[error("{0}")]
+    Store(#[from] StoreError),
+    #[error("{0}")]
+    Failed(String),
+    #[error("{path}: {source}")]
+    Io {
+        path: String,
+        #[source]
+        source: io::Error,
+    },
+    #[error("the build was cancelled")]
+    Cancelled,
+}
+
+impl BuildError {
+    pub fn io(path: impl AsRef<Path>, source: io::Error) -> BuildError {
+        BuildError::Io {
+            path: path.as_ref().display().to_string(),
+            source,
+        }
+    }
+
+    /// The exit code Docker reports for this failure (`errorDetail.code`).
+    pub fn code(&self) -> i64 {
+        match self {
+            BuildError::Run { code, .. } => *code,
+            _ => 1,
+        }
+    }
+
+    /// Whether the error is the client's (bad Dockerfile, context, options).
+    pub fn is_user_error(&self) -> bool {
+        !matches!(self, BuildError::Store(_) | BuildError::Io { .. })
+    }
+}
+
+/// One build's options (the `POST /build` query).
+#[derive(Debug, Clone, Default)]
+pub struct BuildRequest {
+    /// `dockerfile`: path of the Dockerfile inside the context.
+    pub dockerfile: Option<String>,
+    /// `buildargs`, `target`, `labels`.
+    pub options: BuildOptions,
+    /// `t`.
+    pub tags: Vec<Reference>,
+    /// `nocache`.
+    pub no_cache: bool,
+    /// `networkmode`.
+    pub network: Option<String>,
+}
+
+/// The daemon's builder: context slots and the content-hash cache, shared by builds.
+pub struct Builder {
+    root: PathBuf,
+    tmp: PathBuf,
+    hash_cache: HashCache,
+    slots: Mutex<Vec<bool>>,
+}
+
+/// A context directory reserved for one build.
+struct Slot<'a> {
+    b: &'a Builder,
+    index: usize,
+}
+
+impl Drop for Slot<'_> {
+    fn drop(&mut self) {
+        let mut s = self.b.slots.lock().unwrap_or_else(|p| p.into_inner());
+        s[self.index] = false;
+    }
+}
+
+/// The build's own temp directory under the store's `tmp/` (swept at daemon start).
+struct TempDir(PathBuf);
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// Results of the stages built so far: the image each ended on (None = empty scratch).
+pub(crate) type StageResults = Mutex<HashMap<usize, Option<(Digest, ImageConfig)>>>;
+
+impl Builder {
+    /// A builder keeping its state under `<data_root>/builder` and temp files under
+    /// `<data_root>/tmp`.
+    pub fn new(data_root: &Path) -> Builder {
+        let root = data_root.join("builder");
+        let hash_cache = HashCache::load(&root.join("hash-cache.json"));
+        Builder {
+            tmp: data_root.join("tmp"),
+            root,
+            hash_cache,
+            slots: Mutex::new(Vec::new()),
+        }
+    }
+
+    fn slot(&self) -> Slot<'_> {
+        let mut s = self.slots.lock().unwrap_or_else(|p| p.into_inner());
+        let index = match s.iter().position(|busy| !busy) {
+            Some(i) => i,
+            None => {
+                s.push(false);
+                s.len() - 1
+            }
+        };
+        s[index] = true;
+        Slot { b: self, index }
+    }
+
+    /// Runs one build from a context tar (plain or compressed). Returns the image ID.
+    pub fn build(
+        &self,
+        store: &Store,
+        backend: &dyn RunBackend,
+        context_tar: impl Read,
+        req: &BuildRequest,
+        out: &dyn Progress,
+    ) -> Result<Digest, BuildError> {
+        let slot = self.slot();
+        let ctx_dir = self.root.join(format!("context-{}", slot.index));
+        std::fs::create_dir_all(&ctx_dir).map_err(|e| BuildError::io(&ctx_dir, e))?;
+        let ctx =
+            match context::open_context_reusing(context_tar, req.dockerfile.as_deref(), &ctx_dir) {
+                Ok(c) => c,
+                Err(e) => {
+                    // A half-extracted slot must not be trusted by the next build.
+                    let _ = std::fs::remove_dir_all(&ctx_dir);
+                    return Err(e.into());
+                }
+            };
+        let tmp = TempDir(self.tmp.join(format!("build-{:016x}", rootfs::rand_u64())));
+        std::fs::create_dir_all(&tmp.0).map_err(|e| BuildError::io(&tmp.0, e))?;
+        let res = self.run_plan(store, backend, &ctx, req, out, &tmp.0);
+        if let Err(e) = self.hash_cache.save(&self.root.join("hash-cache.json")) {
+            tracing::warn!("saving the build hash cache: {e}");
+        }
+        drop(slot);
+        res
+    }
+
+    fn run_plan(
+        &self,
+        store: &Store,
+        backend: &dyn RunBackend,
+        ctx: &OpenedContext,
+        req: &BuildRequest,
+        out: &dyn Progress,
+        tmp: &Path,
+    ) -> Result<Digest, BuildError> {
+        let mut plan = BuildPlan::new(&ctx.dockerfile_name, &ctx.dockerfile, &req.options)?;
+        let results: StageResults = Mutex::new(HashMap::new());
+        let failed = AtomicBool::new(false);
+        let waves = plan.waves.clone();
+        for wave in waves {
+            let cx = stage::StageCx {
+                builder: self,
+                store,
+                backend,
+                plan: &plan,
+                req,
+                ctx,
+                tmp,
+                results: &results,
+                failed: &failed,
+            };
+            let mut outcomes = Vec::new();
+            if wave.len() == 1 {
+                outcomes.push(cx.build_stage(wave[0], out));
+            } else {
+                let buffers: Vec<progress::Buffered<'_>> =
+                    wave.iter().map(|_| progress::Buffered::new(out)).collect();
+                std::thread::scope(|s| {
+                    let handles: Vec<_> = wave
+                        .iter()
+                        .enumerate()
+                        .skip(1)
+                        .map(|(k, &i)| {
+                            let cx = &cx;
+                            let buf = &buffers[k];
+                            s.spawn(move || cx.build_stage(i, buf))
+                        })
+                        .collect();
+                    outcomes.push(cx.build_stage(wave[0], out));
+                    for h in handles {
+                        outcomes.push(h.join().unwrap_or_else(|_| {
+                            Err(BuildError::Failed("a build stage panicked".into()))
+                        }));
+                    }
+                });
+                for b in &buffers {
+                    b.flush();
+                }
+            }
+            for o in outcomes {
+                let st = o?;
+                plan.finish_stage(&st);
+            }
+        }
+        let target = results
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&plan.target)
+            .cloned()
+            .flatten();
+        let Some((id, _)) = target else {
+            return Err(BuildError::Failed(
+                "No image was generated. Is your Dockerfile empty?".into(),
+            ));
+        };
+        if let Some(w) = plan.unused_build_args_warning() {
+            out.stream(&w);
+        }
+        out.aux_id(&id.to_string());
+        out.stream(&format!("Successfully built {}\n", id.short()));
+        for t in &req.tags {
+            store.tag(&id, t)?;
+            out.stream(&format!("Successfully tagged {}\n", t.familiar()));
+        }
+        Ok(id)
+    }
+}
+
+pub(crate) fn check_cancel(out: &dyn Progress, failed: &AtomicBool) -> Result<(), BuildError> {
+    if out.cancelled() || failed.load(Ordering::Relaxed) {
+        return Err(BuildError::Cancelled);
+    }
+    Ok(())
+}

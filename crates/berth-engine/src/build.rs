@@ -1,0 +1,223 @@
+//! `POST /build` on the engine's side: the builder's RUN steps run as ordinary
+//! containers of this engine (created, attached, started, waited for, removed), and
+//! the build itself is [`berth_build::exec::Builder`] working on the engine's store.
+//!
+//! Build containers get the same records, shims and cleanup as `docker run`
+//! containers; they are removed whatever the step's outcome, also when the client
+//! goes away (the process is killed first).
+
+use crate::containers::ContainerRecord;
+use crate::error::EngineError;
+use crate::Engine;
+use berth_build::exec::{
+    BuildError, BuildRequest, Builder, Progress, RunBackend, RunEvents, RunRequest,
+};
+use berth_oci::Digest;
+use berth_runtime::StreamEvent;
+use bollard_stubs::models::{ContainerCreateBody, HostConfig};
+use std::io::Read;
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+/// Runs RUN steps as containers of this engine.
+struct Runner {
+    engine: Arc<Engine>,
+    rt: tokio::runtime::Handle,
+}
+
+fn failed(e: EngineError) -> BuildError {
+    BuildError::Failed(e.to_string())
+}
+
+impl RunBackend for Runner {
+    fn run(
+        &self,
+        req: &RunRequest<'_>,
+        events: &mut dyn RunEvents,
+        on_success: &mut dyn FnMut(&Path) -> Result<(), BuildError>,
+    ) -> Result<i64, BuildError> {
+        let engine = self.engine.clone();
+        let id = self.rt.block_on(engine.build_container(req))?;
+        events.started(&id);
+        // The container runs on the runtime; its output comes back over a channel so
+        // that `events` (which may block on the HTTP response) is only ever called
+        // from this blocking thread.
+        let (tx, rx) = std::sync::mpsc::channel();
+        let cancel = Arc::new(AtomicBool::new(false));
+        {
+            let (engine, id, cancel) = (engine.clone(), id.clone(), cancel.clone());
+            self.rt.spawn(async move {
+                let r = engine.build_run(&id, &tx, &cancel).await;
+                let _ = tx.send(RunMsg::Done(r));
+            });
+        }
+        let res = loop {
+            match rx.recv_timeout(std::time::Duration::from_millis(200)) {
+                Ok(RunMsg::Output(d)) => events.output(&d),
+                Ok(RunMsg::Done(r)) => break r,
+                Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
+                    if events.cancelled() {
+                        cancel.store(true, Ordering::Relaxed);
+                    }
+                }
+                Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => {
+                    break Err(BuildError::Failed(
+                        "the build container's task ended".into(),
+                    ))
+                }
+            }
+        };
+        let res = match res {
+            Ok(0) => on_success(&engine.ctr_dir(&id).join("upper")).map(|_| 0),
+            other => other,
+        };
+        if let Err(e) = self.rt.block_on(engine.container_remove(&id, true, false)) {
+            tracing::warn!(container = %id, "removing build container: {e}");
+        }
+        let _ = std::fs::remove_dir_all(engine.build_files_dir(&id));
+        res
+    }
+}
+
+/// What the container task reports to the build thread.
+enum RunMsg {
+    Output(Vec<u8>),
+    Done(Result<i64, BuildError>),
+}
+
+impl Engine {
+    /// The builder (created on first use).
+    fn builder(&self) -> &Builder {
+        self.builder.get_or_init(|| Builder::new(self.data_root()))
+    }
+
+    /// Runs a build from a context tar. Call from a blocking thread inside the tokio
+    /// runtime (RUN steps use the engine's async container machinery).
+    pub fn build(
+        self: &Arc<Self>,
+        context: impl Read,
+        req: &BuildRequest,
+        out: &dyn Progress,
+    ) -> Result<Digest, BuildError> {
+        let runner = Runner {
+            engine: self.clone(),
+            rt: tokio::runtime::Handle::current(),
+        };
+        let id = self
+            .builder()
+            .build(&self.store, &runner, context, req, out)?;
+        Ok(id)
+    }
+
+    fn build_files_dir(&self, id: &str) -> std::path::PathBuf {
+        self.data_root()
+            .join("tmp")
+            .join(format!("build-files-{id}"))
+    }
+
+    /// Creates the container of a RUN step.
+    async fn build_container(self: &Arc<Self>, req: &RunRequest<'_>) -> Result<String, BuildError> {
+        let network_mode = match req.network {
+            Some("host") => Some("host".to_string()),
+            Some("none") => Some("none".to_string()),
+            _ => None,
+        };
+        let body = ContainerCreateBody {
+            image: Some(req.image.to_string()),
+            cmd: Some(req.argv.to_vec()),
+            entrypoint: Some(vec![String::new()]),
+            env: Some(req.env.to_vec()),
+            user: Some(req.user.to_string()),
+            working_dir: Some(req.workdir.to_string()),
+            host_config: Some(HostConfig {
+                network_mode,
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        let created = self.container_create(None, body).map_err(failed)?;
+        let id = created.id;
+        if !req.files.is_empty() {
+            let dir = self.build_files_dir(&id);
+            let mut binds = Vec::new();
+            for (n, (path, content)) in req.files.iter().enumerate() {
+                let src = dir.join(n.to_string());
+                let write = std::fs::create_dir_all(&dir).and_then(|_| {
+                    use std::os::unix::fs::PermissionsExt;
+                    std::fs::write(&src, content)?;
+                    std::fs::set_permissions(&src, std::fs::Permissions::from_mode(0o755))
+                });
+                if let Err(e) = write {
+                    let _ = self.container_remove(&id, true, false).await;
+                    return Err(BuildError::io(&src, e));
+                }
+                binds.push(format!("{}:{path}:ro", src.display()));
+            }
+            if let Ok(ctr) = self.container(&id) {
+                let snapshot: ContainerRecord = {
+                    let mut r = ctr.rec.lock().unwrap_or_else(|p| p.into_inner());
+                    r.host_config.binds = Some(binds);
+                    r.clone()
+                };
+                self.persist(&snapshot).map_err(failed)?;
+            }
+        }
+        Ok(id)
+    }
+
+    /// Starts a created build container, streams its output and returns its exit code.
+    async fn build_run(
+        self: &Arc<Self>,
+        id: &str,
+        out: &std::sync::mpsc::Sender<RunMsg>,
+        cancel: &AtomicBool,
+    ) -> Result<i64, BuildError> {
+        let (stream, _) = self
+            .container_attach(id, false, true, true)
+            .await
+            .map_err(failed)?;
+        if let Err(e) = self.container_start(id).await {
+            return Err(match e {
+                EngineError::StartFailed { exit_code, message } => BuildError::Run {
+                    message,
+                    code: exit_code as i64,
+                },
+                other => failed(other),
+            });
+        }
+        let mut exit = None;
+        if let Some(mut stream) = stream {
+            let mut tick = tokio::time::interval(std::time::Duration::from_millis(100));
+            loop {
+                tokio::select! {
+                    ev = stream.next() => match ev {
+                        Ok(Some(StreamEvent::Stdout(d))) | Ok(Some(StreamEvent::Stderr(d))) => {
+                            let _ = out.send(RunMsg::Output(d));
+                        }
+                        Ok(Some(StreamEvent::Exit(rec))) => {
+                            exit = Some(rec.exit_code as i64);
+                            break;
+                        }
+                        Ok(None) => break,
+                        Err(e) => {
+                            tracing::warn!(container = %id, "build output: {e}");
+                            break;
+                        }
+                    },
+                    _ = tick.tick() => {
+                        if cancel.load(Ordering::Relaxed) {
+                            let _ = self.container_kill(id, Some("KILL")).await;
+                            return Err(BuildError::Cancelled);
+                        }
+                    }
+                }
+            }
+        }
+        let waited = self
+            .container_wait(id, "not-running")
+            .await
+            .map_err(failed)?;
+        Ok(exit.unwrap_or(waited.status_code))
+    }
+}
