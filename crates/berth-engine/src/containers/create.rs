@@ -153,6 +153,12 @@ impl Engine {
             .rev()
             .map(|c| self.store.layer_diff(c))
             .collect();
+        let mut vols: Vec<String> = config.volumes.clone().unwrap_or_default();
+        vols.extend(ic.volumes.iter().flat_map(|m| m.keys().cloned()));
+        vols.sort();
+        vols.dedup();
+        let mounts = self.resolve_mounts(&host_config, &vols, &lower)?;
+        self.net_create_endpoints(&id, &host_config, body.networking_config.as_ref())?;
         let rec = ContainerRecord {
             id: id.clone(),
             name,
@@ -171,6 +177,7 @@ impl Engine {
             },
             restart_count: 0,
             lower,
+            mounts,
         };
         let dir = self.ctr_dir(&id);
         for d in ["upper", "work"] {
@@ -208,6 +215,7 @@ impl Engine {
             .unwrap_or_else(|| rec.id[..12].to_string());
         let etc = berth_runtime::rootfs::write_etc_files(&dir, &hostname, None, &[])
             .map_err(|e| EngineError::Internal(e.to_string()))?;
+        self.net_etc_files(rec, &etc)?;
         let mut security = Security {
             privileged: hc.privileged.unwrap_or(false),
             cap_add: hc.cap_add.clone().unwrap_or_default(),
@@ -246,22 +254,8 @@ impl Engine {
                 read_only,
             });
         }
-        for b in hc.binds.clone().unwrap_or_default() {
-            let parts: Vec<&str> = b.split(':').collect();
-            if parts.len() >= 2 && parts[0].starts_with('/') {
-                mounts.push(MountSpec::Bind {
-                    source: PathBuf::from(parts[0]),
-                    destination: parts[1].to_string(),
-                    read_only: parts
-                        .get(2)
-                        .is_some_and(|o| o.split(',').any(|x| x == "ro")),
-                });
-            }
-        }
-        let network = match hc.network_mode.as_deref() {
-            Some("host") => berth_runtime::config::NetworkMode::Host,
-            _ => berth_runtime::config::NetworkMode::New,
-        };
+        mounts.extend(self.mount_specs(rec));
+        let network = self.net_mode(rec)?;
         let mut args = vec![rec.path.clone()];
         args.extend(rec.args.iter().cloned());
         Ok(ContainerSpec {
@@ -272,7 +266,7 @@ impl Engine {
                 work: dir.join("work"),
             },
             args,
-            env: rec.config.env.clone().unwrap_or_default(),
+            env: self.net_env(rec, rec.config.env.clone().unwrap_or_default()),
             cwd: rec
                 .config
                 .working_dir
@@ -310,6 +304,7 @@ impl Engine {
         start: bool,
     ) -> Result<ShimClient> {
         let rec = ctr.snapshot();
+        self.net_prepare(&rec).await?;
         let spec = self.runtime_spec(&rec)?;
         let dir = self.ctr_dir(&rec.id);
         let bundle = dir.join("bundle");

@@ -442,6 +442,8 @@ impl Engine {
             gone.insert(rec.id.clone(), (code, std::time::Instant::now()));
         }
         self.store.delete_container(&rec.id)?;
+        self.release_volumes(&rec, _volumes);
+        self.net_release(&rec).await;
         let _ = std::fs::remove_dir_all(self.ctr_dir(&rec.id));
         let _ = std::fs::remove_dir_all(self.state_dir(&rec.id));
         ctr.changed.send_replace(u64::MAX);

@@ -1,6 +1,7 @@
 //! Listing and inspecting containers, and where their logs are.
 
 use super::*;
+use bollard_stubs::models::NetworkSettings;
 
 impl Engine {
     /// `GET /containers/json`.
@@ -136,12 +137,11 @@ impl Engine {
                 name: "overlay2".into(),
                 data: gd,
             }),
-            mounts: Some(Vec::new()),
+            mounts: Some(Self::mount_points(&r)),
             config: Some(r.config.clone()),
-            network_settings: Some(bollard_stubs::models::NetworkSettings {
+            network_settings: Some(NetworkSettings {
                 sandbox_id: Some(sandbox),
-                sandbox_key: Some(format!("/var/run/docker/netns/{}", &r.id[..12])),
-                ..Default::default()
+                ..self.net_settings(&r)
             }),
             ..Default::default()
         })

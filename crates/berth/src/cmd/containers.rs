@@ -114,6 +114,10 @@ pub struct CreateFlags {
     /// Connect a container to a network (none, host, bridge).
     #[arg(long, alias = "net")]
     pub network: Option<String>,
+    #[command(flatten)]
+    pub mounts: super::volume::MountFlags,
+    #[command(flatten)]
+    pub net: super::network::NetFlags,
     /// Image.
     pub image: String,
     /// Command and arguments.
@@ -230,14 +234,8 @@ impl CreateFlags {
                 None => (t.clone(), String::new()),
             })
             .collect();
-        for v in &self.volume {
-            let src = v.split(':').next().unwrap_or("");
-            if v.contains(':') && !src.starts_with('/') {
-                bail!("invalid volume specification {v:?}: named volumes are not supported yet; use an absolute host path");
-            }
-        }
         let (w, h) = terminal_size().unwrap_or((0, 0));
-        Ok(ContainerCreateBody {
+        let mut body = ContainerCreateBody {
             image: Some(self.image.clone()),
             cmd: (!self.command.is_empty()).then(|| self.command.clone()),
             entrypoint: self.entrypoint.as_ref().map(|e| {
@@ -280,7 +278,10 @@ impl CreateFlags {
                 ..Default::default()
             }),
             ..Default::default()
-        })
+        };
+        self.mounts.apply(&mut body)?;
+        self.net.apply(&mut body)?;
+        Ok(body)
     }
 }
 

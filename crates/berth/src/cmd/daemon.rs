@@ -16,6 +16,15 @@ pub struct DaemonArgs {
     /// Root directory of runtime state (shim sockets, libcontainer state).
     #[arg(long, default_value = "/run/berth")]
     pub exec_root: PathBuf,
+    /// The default bridge's address and prefix (e.g. 172.30.0.1/16).
+    #[arg(long)]
+    pub bip: Option<String>,
+    /// Default address pool for networks (base=10.10.0.0/16,size=24).
+    #[arg(long)]
+    pub default_address_pool: Vec<String>,
+    /// Attach containers to a network bridge ("none" disables the default bridge).
+    #[arg(short = 'b', long)]
+    pub bridge: Option<String>,
     /// Log level (error, warn, info, debug, trace).
     #[arg(long, default_value = "info")]
     pub log_level: String,
@@ -59,6 +68,14 @@ pub fn run(a: DaemonArgs) -> Result<i32> {
             .restore_containers()
             .await
             .context("restoring containers")?;
+        // Networking failing (no netlink, no nft) leaves containers with only `lo`.
+        let _ = engine
+            .init_networks(berth_engine::networks::NetOptions {
+                bip: a.bip.clone(),
+                pools: a.default_address_pool.clone(),
+                no_bridge: a.bridge.as_deref() == Some("none"),
+            })
+            .await;
         let listener = tokio::net::UnixListener::bind(&path)
             .with_context(|| format!("listen on {}", path.display()))?;
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o660))?;

@@ -1,0 +1,232 @@
+//! The nftables driver: one `ip` table per daemon, changed through `nft -f -` scripts.
+//!
+//! Published ports are elements of two maps (`pub_ip` keyed by host address, protocol
+//! and port; `pub_any` by protocol and port) looked up by two static DNAT rules, reached
+//! from `prerouting` (traffic from containers and other hosts) and `output` (the host's
+//! own connections, 127.0.0.1 included: the kernel DNATs them straight to the container,
+//! no userland proxy). Per-network rules carry a `net:<bridge>` comment and are deleted by
+//! handle. The `nft` tool is used rather than raw netlink because it is how the
+//! nftables project itself exposes a stable interface (the Rust `nftables` crate shells
+//! out to it as well).
+
+use super::{FirewallDriver, NetworkRules, PortRule};
+use crate::error::{NetError, Result};
+use std::io::Write;
+use std::process::{Command, Stdio};
+
+/// nftables backend for table `ip <table>`.
+pub struct Nft {
+    table: String,
+}
+
+impl Nft {
+    pub fn new(table: &str) -> Nft {
+        Nft {
+            table: table.to_string(),
+        }
+    }
+
+    fn run(&self, script: &str) -> Result<String> {
+        let mut child = Command::new("nft")
+            .args(["-f", "-"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .map_err(|e| NetError::Firewall(format!("running nft: {e}")))?;
+        if let Some(mut i) = child.stdin.take() {
+            i.write_all(script.as_bytes())
+                .map_err(|e| NetError::Firewall(format!("writing to nft: {e}")))?;
+        }
+        let out = child
+            .wait_with_output()
+            .map_err(|e| NetError::Firewall(format!("running nft: {e}")))?;
+        if !out.status.success() {
+            return Err(NetError::Firewall(format!(
+                "nft failed: {}\nscript:\n{script}",
+                String::from_utf8_lossy(&out.stderr).trim()
+            )));
+        }
+        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    }
+
+    fn list_handles(&self, comment: &str) -> Result<Vec<(String, u64)>> {
+        let out = Command::new("nft")
+            .args(["-a", "list", "table", "ip", &self.table])
+            .output()
+            .map_err(|e| NetError::Firewall(format!("running nft: {e}")))?;
+        if !out.status.success() {
+            return Ok(Vec::new());
+        }
+        Ok(parse_handles(
+            &String::from_utf8_lossy(&out.stdout),
+            comment,
+        ))
+    }
+
+    fn port_key(p: &PortRule) -> (String, String) {
+        match p.host_ip.filter(|ip| !ip.is_unspecified()) {
+            Some(ip) => (
+                "pub_ip".into(),
+                format!("{ip} . {} . {}", p.proto.as_str(), p.host_port),
+            ),
+            None => (
+                "pub_any".into(),
+                format!("{} . {}", p.proto.as_str(), p.host_port),
+            ),
+        }
+    }
+}
+
+/// `(chain, handle)` of every rule in `nft -a list table` output whose comment is
+/// `comment`.
+fn parse_handles(listing: &str, comment: &str) -> Vec<(String, u64)> {
+    let mut chain = String::new();
+    let mut out = Vec::new();
+    let needle = format!("comment \"{comment}\"");
+    for line in listing.lines() {
+        let t = line.trim();
+        if let Some(rest) = t.strip_prefix("chain ") {
+            chain = rest.split_whitespace().next().unwrap_or("").to_string();
+            continue;
+        }
+        if t.contains(&needle) {
+            if let Some(h) = t
+                .rsplit("# handle ")
+                .next()
+                .and_then(|h| h.trim().parse().ok())
+            {
+                out.push((chain.clone(), h));
+            }
+        }
+    }
+    out
+}
+
+impl FirewallDriver for Nft {
+    fn name(&self) -> &'static str {
+        "nftables"
+    }
+
+    fn setup_base(&self) -> Result<()> {
+        let t = &self.table;
+        // `add` is idempotent for tables, chains and maps; the two static DNAT rules
+        // are (re)written by flushing their own chain.
+        self.run(&format!(
+            "add table ip {t}
+add map ip {t} pub_any {{ type inet_proto . inet_service : ipv4_addr . inet_service; }}
+add map ip {t} pub_ip {{ type ipv4_addr . inet_proto . inet_service : ipv4_addr . inet_service; }}
+add chain ip {t} publish
+flush chain ip {t} publish
+add rule ip {t} publish dnat ip to ip daddr . meta l4proto . th dport map @pub_ip
+add rule ip {t} publish dnat ip to meta l4proto . th dport map @pub_any
+add chain ip {t} prerouting {{ type nat hook prerouting priority dstnat; policy accept; }}
+flush chain ip {t} prerouting
+add rule ip {t} prerouting fib daddr type local jump publish
+add chain ip {t} output {{ type nat hook output priority -100; policy accept; }}
+flush chain ip {t} output
+add rule ip {t} output fib daddr type local jump publish
+add chain ip {t} postrouting {{ type nat hook postrouting priority srcnat; policy accept; }}
+add chain ip {t} forward {{ type filter hook forward priority filter; policy accept; }}
+"
+        ))?;
+        Ok(())
+    }
+
+    fn teardown_base(&self) -> Result<()> {
+        let out = Command::new("nft")
+            .args(["delete", "table", "ip", &self.table])
+            .output()
+            .map_err(|e| NetError::Firewall(format!("running nft: {e}")))?;
+        let err = String::from_utf8_lossy(&out.stderr);
+        if out.status.success() || err.contains("No such file") {
+            Ok(())
+        } else {
+            Err(NetError::Firewall(err.trim().to_string()))
+        }
+    }
+
+    fn setup_network(&self, n: &NetworkRules) -> Result<()> {
+        self.teardown_network(n)?;
+        let t = &self.table;
+        let b = &n.bridge;
+        let s = n.subnet;
+        let c = format!("comment \"net:{b}\"");
+        let mut script = format!(
+            "add rule ip {t} postrouting oifname \"{b}\" ip saddr 127.0.0.0/8 masquerade {c}
+add rule ip {t} postrouting oifname \"{b}\" ct status dnat ip saddr {s} masquerade {c}
+"
+        );
+        if n.internal {
+            script += &format!(
+                "add rule ip {t} forward iifname \"{b}\" oifname != \"{b}\" drop {c}
+add rule ip {t} forward oifname \"{b}\" iifname != \"{b}\" drop {c}
+"
+            );
+        } else {
+            script += &format!(
+                "add rule ip {t} postrouting ip saddr {s} oifname != \"{b}\" masquerade {c}
+"
+            );
+        }
+        self.run(&script)?;
+        Ok(())
+    }
+
+    fn teardown_network(&self, n: &NetworkRules) -> Result<()> {
+        let handles = self.list_handles(&format!("net:{}", n.bridge))?;
+        if handles.is_empty() {
+            return Ok(());
+        }
+        let script: String = handles
+            .iter()
+            .map(|(chain, h)| format!("delete rule ip {} {chain} handle {h}\n", self.table))
+            .collect();
+        self.run(&script)?;
+        Ok(())
+    }
+
+    fn setup_port(&self, p: &PortRule) -> Result<()> {
+        let (map, key) = Self::port_key(p);
+        self.run(&format!(
+            "add element ip {} {map} {{ {key} : {} . {} }}\n",
+            self.table, p.container_ip, p.container_port
+        ))?;
+        Ok(())
+    }
+
+    fn teardown_port(&self, p: &PortRule) -> Result<()> {
+        let (map, key) = Self::port_key(p);
+        match self.run(&format!(
+            "delete element ip {} {map} {{ {key} }}\n",
+            self.table
+        )) {
+            Ok(_) => Ok(()),
+            Err(NetError::Firewall(m)) if m.contains("No such file") => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finds_rules_by_comment() {
+        let listing = r#"table ip berth0 {
+	chain postrouting {
+		type nat hook postrouting priority srcnat; policy accept;
+		oifname "br-1" ip saddr 127.0.0.0/8 masquerade comment "net:br-1" # handle 7
+		ip saddr 172.18.0.0/16 oifname != "br-2" masquerade comment "net:br-2" # handle 9
+	}
+	chain forward {
+		iifname "br-1" oifname != "br-1" drop comment "net:br-1" # handle 12
+	}
+}"#;
+        assert_eq!(
+            parse_handles(listing, "net:br-1"),
+            vec![("postrouting".to_string(), 7), ("forward".to_string(), 12)]
+        );
+    }
+}
