@@ -49,6 +49,13 @@ pub struct Resolved {
     pub image_id: Digest,
 }
 
+impl Resolved {
+    /// The reference being pulled.
+    pub fn reference(&self) -> &Reference {
+        &self.reference
+    }
+}
+
 /// What a pull did.
 #[derive(Debug, Clone)]
 pub struct Pulled {

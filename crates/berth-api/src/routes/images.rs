@@ -33,6 +33,7 @@ pub async fn list(State(s): State<AppState>, Query(q): Q) -> ApiResult<Response>
 pub async fn create(
     State(s): State<AppState>,
     Query(pairs): Query<Vec<(String, String)>>,
+    headers: HeaderMap,
     body: Body,
 ) -> ApiResult<Response> {
     let get = |k: &str| {
@@ -67,10 +68,7 @@ pub async fn create(
         ]));
     }
     if let Some(img) = get("fromImage") {
-        return Err(ApiError::new(
-            StatusCode::NOT_IMPLEMENTED,
-            format!("pulling {img} is not supported by this berth daemon yet"),
-        ));
+        return super::dist::pull(&s, img, get("tag"), get("platform"), &headers).await;
     }
     Err(ApiError::bad_request("fromSrc or fromImage is required"))
 }
@@ -164,7 +162,7 @@ pub async fn by_name_post(
     State(s): State<AppState>,
     Path(rest): Path<String>,
     Query(q): Q,
-    _headers: HeaderMap,
+    headers: HeaderMap,
 ) -> ApiResult<Response> {
     let Some((name, action)) = split_action(&rest, &["tag", "push"]) else {
         return Err(ApiError::new(
@@ -185,10 +183,11 @@ pub async fn by_name_post(
                 .await??;
             Ok(StatusCode::CREATED.into_response())
         }
-        _ => Err(ApiError::new(
-            StatusCode::NOT_IMPLEMENTED,
-            format!("pushing {name} is not supported by this berth daemon yet"),
-        )),
+        _ => {
+            let tag = q.get("tag").cloned();
+            let compression = q.get("compression").cloned();
+            super::dist::push(&s, name, tag, compression, &headers).await
+        }
     }
 }
 

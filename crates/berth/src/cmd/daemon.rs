@@ -28,6 +28,19 @@ pub struct DaemonArgs {
     /// Log level (error, warn, info, debug, trace).
     #[arg(long, default_value = "info")]
     pub log_level: String,
+    /// A registry (host:port or CIDR) allowed over plain HTTP or unverified TLS.
+    #[arg(long = "insecure-registry")]
+    pub insecure_registries: Vec<String>,
+    /// Registry trust folders (`<dir>/<host:port>/ca.crt`, client.cert/client.key);
+    /// default /etc/berth/certs.d then /etc/docker/certs.d.
+    #[arg(long = "registry-certs-dir")]
+    pub registry_certs_dirs: Vec<PathBuf>,
+    /// Layers pulled at once.
+    #[arg(long, default_value_t = 3)]
+    pub max_concurrent_downloads: usize,
+    /// Layers pushed at once.
+    #[arg(long, default_value_t = 5)]
+    pub max_concurrent_uploads: usize,
 }
 
 pub fn run(a: DaemonArgs) -> Result<i32> {
@@ -49,6 +62,7 @@ pub fn run(a: DaemonArgs) -> Result<i32> {
         berth_exe: std::env::current_exe().context("locating the berth executable")?,
     })
     .with_context(|| format!("opening data root {}", a.data_root.display()))?;
+    engine.set_dist_config(dist_config(&a));
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .max_blocking_threads(16)
@@ -94,4 +108,17 @@ pub fn run(a: DaemonArgs) -> Result<i32> {
         let _ = std::fs::remove_file(&path);
         Ok(0)
     })
+}
+
+fn dist_config(a: &DaemonArgs) -> berth_dist::DistConfig {
+    let mut c = berth_dist::DistConfig {
+        insecure_registries: a.insecure_registries.clone(),
+        max_concurrent_downloads: a.max_concurrent_downloads,
+        max_concurrent_uploads: a.max_concurrent_uploads,
+        ..Default::default()
+    };
+    if !a.registry_certs_dirs.is_empty() {
+        c.certs_dirs = a.registry_certs_dirs.clone();
+    }
+    c
 }
