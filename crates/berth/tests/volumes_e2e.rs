@@ -172,6 +172,7 @@ fn volumes_from_backup_to_bind_mount() {
         "-v",
         &bind,
         "busybox",
+        "busybox",
         "cp",
         "/data/dump.rdb",
         "/backup/",
@@ -200,7 +201,7 @@ fn volumes_from_backup_to_bind_mount() {
         "--mount", &format!("type=bind,source={},target=/b,readonly", backup.display()),
         "--mount", "type=tmpfs,target=/t,tmpfs-size=1m",
         "busybox", "sh", "-c",
-        "echo v > /mv/f && cat /b/in.txt && ! touch /b/no 2>/dev/null && grep ' /t ' /proc/mounts | cut -d' ' -f3",
+        "echo v > /mv/f && cat /b/in.txt && ! touch /b/no 2>/dev/null && busybox grep ' /t ' /proc/mounts | busybox cut -d' ' -f3",
     ]));
     assert_eq!(out, "hellotmpfs\n");
     assert!(d.data_root().join("volumes/mv/_data/f").exists());
