@@ -299,7 +299,15 @@ pub fn run(opts: &ClientOpts, a: BuildArgs) -> Result<i32> {
             let info = match item {
                 Ok(i) => i,
                 Err(e) => {
-                    failure = Some((api_error(e).to_string(), 1));
+                    // bollard turns an `errorDetail` message into an error and drops
+                    // its code; a failed RUN's code is in Docker's fixed wording.
+                    let msg = api_error(e).to_string();
+                    let code = msg
+                        .rsplit_once("returned a non-zero code: ")
+                        .and_then(|(_, n)| n.trim().parse::<i64>().ok())
+                        .filter(|c| *c != 0)
+                        .unwrap_or(1);
+                    failure = Some((msg, code));
                     break;
                 }
             };
