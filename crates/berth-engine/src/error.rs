@@ -13,6 +13,9 @@ pub enum EngineError {
     BadRequest(String),
     #[error("{0}")]
     Internal(String),
+    /// Refused by policy (e.g. writing into a read-only rootfs): 403.
+    #[error("{0}")]
+    Forbidden(String),
     /// The container's process could not be started; `exit_code` is Docker's 125/126/127.
     #[error("{message}")]
     StartFailed { exit_code: i32, message: String },
@@ -25,6 +28,7 @@ impl EngineError {
             EngineError::Conflict(_) => 409,
             EngineError::BadRequest(_) => 400,
             EngineError::Internal(_) => 500,
+            EngineError::Forbidden(_) => 403,
             EngineError::StartFailed { exit_code, .. } => {
                 if *exit_code == 125 {
                     500

@@ -57,12 +57,45 @@ impl Filters {
     }
 
     /// `label=key` or `label=key=value` against a label map.
+    /// `label!=` filters must all fail to match.
     pub fn labels_match(&self, labels: &BTreeMap<String, String>) -> bool {
-        self.get("label").iter().all(|f| match f.split_once('=') {
+        let hit = |f: &String| match f.split_once('=') {
             Some((k, v)) => labels.get(k).map(|x| x == v).unwrap_or(false),
             None => labels.contains_key(f.as_str()),
-        })
+        };
+        self.get("label").iter().all(hit) && !self.get("label!").iter().any(hit)
     }
+}
+
+/// An `until` filter value as unix seconds: a timestamp (seconds or RFC 3339) or a Go
+/// duration (`24h`, `10m30s`) counted back from now.
+pub fn parse_until(v: &str) -> Result<i64> {
+    let bad = || EngineError::BadRequest(format!("invalid filter 'until={v}'"));
+    if let Ok(secs) = v.parse::<f64>() {
+        return Ok(secs as i64);
+    }
+    if let Ok(t) = chrono::DateTime::parse_from_rfc3339(v) {
+        return Ok(t.timestamp());
+    }
+    let (mut total, mut num) = (0f64, String::new());
+    for c in v.chars() {
+        if c.is_ascii_digit() || c == '.' {
+            num.push(c);
+            continue;
+        }
+        let n: f64 = num.parse().map_err(|_| bad())?;
+        num.clear();
+        total += n * match c {
+            'h' => 3600.0,
+            'm' => 60.0,
+            's' => 1.0,
+            _ => return Err(bad()),
+        };
+    }
+    if !num.is_empty() {
+        return Err(bad());
+    }
+    Ok(chrono::Utc::now().timestamp() - total as i64)
 }
 
 /// Go's `path.Match`: `*`, `?`, `[...]` classes, `\` escapes; `*` does not cross `/`.

@@ -280,6 +280,33 @@ pub fn ago(unix: i64) -> String {
 
 /// Prints rows as Docker's tabwriter does (columns padded, 3 spaces apart).
 pub fn print_table(rows: &[Vec<String>]) {
+    let _ = write_table(&mut std::io::stdout().lock(), rows);
+}
+
+/// Docker's `units.BytesSize`: binary units with 4 significant digits (`7.654MiB`).
+pub fn binary_size(bytes: u64) -> String {
+    let units = ["B", "KiB", "MiB", "GiB", "TiB", "PiB"];
+    let mut v = bytes as f64;
+    let mut i = 0;
+    while v >= 1024.0 && i < units.len() - 1 {
+        v /= 1024.0;
+        i += 1;
+    }
+    let int_digits = if v < 1.0 {
+        1
+    } else {
+        v.log10().floor() as i32 + 1
+    };
+    let decimals = (4 - int_digits).max(0) as usize;
+    let mut s = format!("{v:.decimals$}");
+    if s.contains('.') {
+        s = s.trim_end_matches('0').trim_end_matches('.').to_string();
+    }
+    s + units[i]
+}
+
+/// Writes rows as docker's tab-aligned table (3 spaces between columns).
+pub fn write_table(out: &mut impl std::io::Write, rows: &[Vec<String>]) -> std::io::Result<()> {
     let cols = rows.iter().map(|r| r.len()).max().unwrap_or(0);
     let mut widths = vec![0usize; cols];
     for r in rows {
@@ -297,8 +324,9 @@ pub fn print_table(rows: &[Vec<String>]) {
                 line.push_str(&" ".repeat(widths[i] - c.chars().count() + 3));
             }
         }
-        println!("{}", line.trim_end());
+        writeln!(out, "{}", line.trim_end())?;
     }
+    Ok(())
 }
 
 /// Pretty JSON with Docker's four-space indent.

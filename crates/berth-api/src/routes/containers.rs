@@ -37,9 +37,22 @@ pub async fn list(State(s): State<AppState>, Query(q): Q) -> ApiResult<Response>
         .filter(|l| *l > 0)
         .map(|l| l as usize);
     let filters = Filters::parse(q.get("filters").map(|s| s.as_str()))?;
-    let list = s
+    let mut list = s
         .engine
         .container_list(all || limit.is_some(), limit, &filters)?;
+    if truthy(q.get("size")) {
+        let e = s.engine.clone();
+        list = tokio::task::spawn_blocking(move || {
+            for c in &mut list {
+                if let Ok((rw, root)) = e.container_sizes(c.id.as_deref().unwrap_or("")) {
+                    c.size_rw = Some(rw);
+                    c.size_root_fs = Some(root);
+                }
+            }
+            list
+        })
+        .await?;
+    }
     Ok(Json(list).into_response())
 }
 
@@ -53,8 +66,19 @@ pub async fn changes(State(s): State<AppState>, Path(id): Path<String>) -> ApiRe
     Ok(Json(v).into_response())
 }
 
-pub async fn inspect(State(s): State<AppState>, Path(id): Path<String>) -> ApiResult<Response> {
-    Ok(Json(s.engine.container_inspect(&id)?).into_response())
+pub async fn inspect(
+    State(s): State<AppState>,
+    Path(id): Path<String>,
+    Query(q): Q,
+) -> ApiResult<Response> {
+    let mut r = s.engine.container_inspect(&id)?;
+    if truthy(q.get("size")) {
+        let e = s.engine.clone();
+        let (rw, root) = tokio::task::spawn_blocking(move || e.container_sizes(&id)).await??;
+        r.size_rw = Some(rw);
+        r.size_root_fs = Some(root);
+    }
+    Ok(Json(r).into_response())
 }
 
 pub async fn start(State(s): State<AppState>, Path(id): Path<String>) -> ApiResult<Response> {

@@ -7,8 +7,8 @@ mod containers;
 mod dist;
 mod events;
 mod images;
-mod system;
 mod networks;
+mod system;
 mod volumes;
 
 use crate::AppState;

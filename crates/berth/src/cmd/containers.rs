@@ -408,7 +408,7 @@ pub fn run(opts: &ClientOpts, a: RunArgs) -> Result<i32> {
     r
 }
 
-async fn attach_and_start(
+pub(crate) async fn attach_and_start(
     d: &Docker,
     id: &str,
     stdin: bool,
@@ -758,6 +758,10 @@ pub fn ps(opts: &ClientOpts, a: PsArgs) -> Result<i32> {
                 "Ports": "",
                 "Names": c.names.clone().unwrap_or_default().iter().map(|n| n.trim_start_matches('/').to_string()).collect::<Vec<_>>().join(","),
                 "Labels": c.labels.clone().unwrap_or_default().iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(","),
+                "Size": match (c.size_rw, c.size_root_fs) {
+                    (Some(rw), Some(root)) => format!("{} (virtual {})", crate::format::human_size(rw), crate::format::human_size(root)),
+                    _ => String::new(),
+                },
             })
         })
         .collect();
@@ -780,6 +784,9 @@ pub fn ps(opts: &ClientOpts, a: PsArgs) -> Result<i32> {
     .iter()
     .map(|s| s.to_string())
     .collect::<Vec<_>>()];
+    if a.size {
+        table[0].push("SIZE".into());
+    }
     for r in &rows {
         let s = |k: &str| r[k].as_str().unwrap_or("").to_string();
         table.push(vec![
@@ -791,6 +798,9 @@ pub fn ps(opts: &ClientOpts, a: PsArgs) -> Result<i32> {
             s("Ports"),
             s("Names"),
         ]);
+        if a.size {
+            table.last_mut().expect("row just pushed").push(s("Size"));
+        }
     }
     print_table(&table);
     Ok(0)

@@ -36,7 +36,7 @@ pub struct ImagesArgs {
     pub repository: Option<String>,
 }
 
-fn parse_filters(f: &[String]) -> Result<HashMap<String, Vec<String>>> {
+pub(crate) fn parse_filters(f: &[String]) -> Result<HashMap<String, Vec<String>>> {
     let mut m: HashMap<String, Vec<String>> = HashMap::new();
     for x in f {
         let (k, v) = x
@@ -346,17 +346,59 @@ pub struct InspectArgs {
     /// Format output using a Go template.
     #[arg(short, long)]
     pub format: Option<String>,
-    /// Return JSON for the given type only (image).
+    /// Return JSON for the given type only (container, image, network, volume).
     #[arg(long = "type")]
     pub kind: Option<String>,
+    /// Display total file sizes if the type is container.
+    #[arg(short, long)]
+    pub size: bool,
     #[arg(required = true)]
     pub names: Vec<String>,
 }
 
+/// Looks `name` up as each object type in docker's autodetect order (or only `kind`);
+/// `Ok(None)` when nothing has that name.
+async fn inspect_one(
+    d: &bollard::Docker,
+    name: &str,
+    kind: Option<&str>,
+    size: bool,
+) -> Result<Option<serde_json::Value>> {
+    let wants = |k: &str| kind.is_none_or(|x| x == k);
+    macro_rules! attempt {
+        ($fut:expr) => {
+            match $fut.await {
+                Ok(v) => return Ok(Some(serde_json::to_value(v)?)),
+                Err(e) if is_not_found(&e) => {}
+                Err(e) => return Err(api_error(e)),
+            }
+        };
+    }
+    if wants("container") {
+        attempt!(d.inspect_container(
+            name,
+            Some(bollard::query_parameters::InspectContainerOptions { size })
+        ));
+    }
+    if wants("image") {
+        attempt!(d.inspect_image(name));
+    }
+    if wants("network") {
+        attempt!(d.inspect_network(
+            name,
+            None::<bollard::query_parameters::InspectNetworkOptions>
+        ));
+    }
+    if wants("volume") {
+        attempt!(d.inspect_volume(name));
+    }
+    Ok(None)
+}
+
 pub fn inspect(opts: &ClientOpts, a: InspectArgs) -> Result<i32> {
     if let Some(k) = &a.kind {
-        if k != "image" {
-            bail!("\"{k}\" is not a valid value for --type (berth inspects images so far)");
+        if !["container", "image", "network", "volume"].contains(&k.as_str()) {
+            bail!("\"{k}\" is not a valid value for --type");
         }
     }
     let tmpl = a.format.as_deref().map(Template::parse).transpose()?;
@@ -365,13 +407,16 @@ pub fn inspect(opts: &ClientOpts, a: InspectArgs) -> Result<i32> {
         let mut objs = Vec::new();
         let mut code = 0;
         for n in &a.names {
-            match d.inspect_image(n).await {
-                Ok(i) => objs.push(serde_json::to_value(i)?),
-                Err(e) if is_not_found(&e) => {
-                    eprintln!("Error: No such object: {n}");
+            match inspect_one(&d, n, a.kind.as_deref(), a.size).await? {
+                Some(v) => objs.push(v),
+                None => {
+                    match a.kind.as_deref() {
+                        Some("image") => eprintln!("Error: No such image: {n}"),
+                        Some("container") => eprintln!("Error: No such container: {n}"),
+                        _ => eprintln!("Error: No such object: {n}"),
+                    }
                     code = 1;
                 }
-                Err(e) => return Err(api_error(e)),
             }
         }
         match &tmpl {

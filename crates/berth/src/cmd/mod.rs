@@ -13,11 +13,9 @@ pub mod dist;
 pub mod events;
 pub mod images;
 pub mod network;
-pub mod network;
 pub mod registry;
 pub mod shim;
 pub mod system;
-pub mod volume;
 pub mod volume;
 
 pub use client::ClientOpts;
@@ -116,11 +114,6 @@ pub enum Command {
     #[command(subcommand)]
     Network(network::NetworkCmd),
     Port(network::PortArgs),
-    #[command(subcommand)]
-    Volume(volume::VolumeCmd),
-    #[command(subcommand)]
-    Network(network::NetworkCmd),
-    Port(network::PortArgs),
     Registry(registry::RegistryArgs),
     /// Analyze an image's layers: efficiency, wasted bytes, CI rules, TUI.
     Analyze(analyze::AnalyzeArgs),
@@ -211,9 +204,6 @@ pub fn run(cmd: Command, opts: &ClientOpts) -> anyhow::Result<i32> {
             ImageCmd::Load(a) => images::load(opts, a),
             ImageCmd::Prune(a) => images::prune(opts, a),
         },
-        Command::Volume(c) => volume::run(opts, c),
-        Command::Network(c) => network::run(opts, c),
-        Command::Port(a) => network::port(opts, a),
         Command::Volume(c) => volume::run(opts, c),
         Command::Network(c) => network::run(opts, c),
         Command::Port(a) => network::port(opts, a),

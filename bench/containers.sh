@@ -1,0 +1,70 @@
+#!/usr/bin/env bash
+# Container lifecycle benchmark through the CLIs, berth vs a real dockerd (Debian's
+# docker.io, its own socket/data root/exec root), round-robin in the same run:
+#   - `run --rm busybox true` end to end           (target: berth <= 0.10x docker)
+#   - `run -d busybox sleep 1000` + `stop` + `rm`  (target: berth <= 0.15x docker)
+#   - RSS of a shim per running container (berth) vs containerd-shim (docker).
+# Usage: bench/containers.sh [ROUNDS]    (root; builds berth in release mode)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROUNDS=${1:-20}
+scripts/deps.sh
+if [[ -z "${BERTH:-}" ]]; then
+  cargo build --release -p berth >/dev/null 2>&1
+  BERTH=$PWD/target/release/berth
+fi
+W=$(mktemp -d /tmp/berth-bench-ctr.XXXXXX)
+cleanup() {
+  BERTH_HOST="unix://$W/b.sock" "$BERTH" rm -f rss1 >/dev/null 2>&1 || true
+  docker rm -f rss1 >/dev/null 2>&1 || true
+  [ -n "${BPID:-}" ] && kill "$BPID" 2>/dev/null || true
+  [ -f "$W/d.pid" ] && kill "$(cat "$W/d.pid")" 2>/dev/null || true
+  sleep 2; rm -rf "$W" 2>/dev/null || true
+}
+trap cleanup EXIT
+now() { date +%s.%N; }
+median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
+rss_kb() { awk '/VmRSS/ {print $2}' "/proc/$1/status"; }
+
+dockerd --host "unix://$W/d.sock" --data-root "$W/ddata" --exec-root "$W/dexec" --pidfile "$W/d.pid" \
+  --bridge none --iptables=false >"$W/dockerd.log" 2>&1 &
+export DOCKER_HOST="unix://$W/d.sock"
+for _ in $(seq 150); do docker version >/dev/null 2>&1 && break; sleep 0.2; done
+"$BERTH" daemon -H "unix://$W/b.sock" --data-root "$W/broot" --exec-root "$W/bexec" 2>"$W/berth.log" &
+BPID=$!
+for _ in $(seq 100); do [ -S "$W/b.sock" ] && break; sleep 0.05; done
+B() { BERTH_HOST="unix://$W/b.sock" "$BERTH" "$@"; }
+
+scripts/busybox-rootfs.sh "$W/bb.tar"
+docker import "$W/bb.tar" busybox:latest >/dev/null
+B import "$W/bb.tar" busybox:latest >/dev/null
+# Warm both (first run pays one-off costs on both sides).
+docker run --rm --network none busybox true; B run --rm busybox true
+
+declare -a brm drm bds dds
+for _ in $(seq "$ROUNDS"); do
+  t=$(now); B run --rm busybox true; brm+=("$(echo "$(now) - $t" | bc)")
+  t=$(now); docker run --rm --network none busybox true; drm+=("$(echo "$(now) - $t" | bc)")
+  t=$(now); id=$(B run -d busybox sleep 1000); B stop "$id" >/dev/null; B rm "$id" >/dev/null
+  bds+=("$(echo "$(now) - $t" | bc)")
+  t=$(now); id=$(docker run -d --network none busybox sleep 1000); docker stop "$id" >/dev/null; docker rm "$id" >/dev/null
+  dds+=("$(echo "$(now) - $t" | bc)")
+done
+
+# Per-container RSS: berth's shim vs docker's containerd-shim.
+B run -d --name rss1 busybox sleep 1000 >/dev/null
+docker run -d --name rss1 --network none busybox sleep 1000 >/dev/null
+sleep 1
+bshim=$(pgrep -f "berth shim" -P 1 | head -1 || true)
+[ -z "$bshim" ] && bshim=$(pgrep -f "berth shim" | head -1 || true)
+dshim=$(pgrep -f "containerd-shim" | head -1 || true)
+bss=$([ -n "$bshim" ] && rss_kb "$bshim" || echo 0)
+dss=$([ -n "$dshim" ] && rss_kb "$dshim" || echo 0)
+
+m() { printf '%s\n' "$@" | median; }
+BRM=$(m "${brm[@]}"); DRM=$(m "${drm[@]}"); BDS=$(m "${bds[@]}"); DDS=$(m "${dds[@]}")
+printf '\ncontainers through the CLI, median of %s rounds (docker with --network none, berth has no bridge yet)\n' "$ROUNDS"
+printf '%-28s %10s %10s %8s  %s\n' metric berth docker ratio target
+printf '%-28s %9.3fs %9.3fs %8.2f  %s\n' "run --rm busybox true" "$BRM" "$DRM" "$(echo "$BRM / $DRM" | bc -l)" "<= 0.10"
+printf '%-28s %9.3fs %9.3fs %8.2f  %s\n' "run -d + stop + rm" "$BDS" "$DDS" "$(echo "$BDS / $DDS" | bc -l)" "<= 0.15"
+printf '%-28s %8sKB %8sKB %8.2f\n' "shim RSS per container" "$bss" "$dss" "$(echo "$bss / ($dss + 0.001)" | bc -l)"

@@ -1,0 +1,348 @@
+//! End-to-end tests of the container commands beyond the lifecycle: `events`, `rename`,
+//! `top`, `stats`, `cp` (both directions, symlinks kept inside the rootfs), `export`,
+//! `container prune`, `ps -s` and `attach` — with the berth CLI and the real docker CLI.
+
+mod support;
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+use support::*;
+
+fn daemon_with_busybox() -> Daemon {
+    let d = Daemon::start();
+    let tar = busybox_tar(d.dir.path());
+    ok(d.berth(&[
+        "import",
+        "-c",
+        "CMD [\"sh\"]",
+        tar.to_str().unwrap(),
+        "busybox",
+    ]));
+    d
+}
+
+fn now_secs() -> String {
+    let t = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap();
+    format!("{}.{:09}", t.as_secs(), t.subsec_nanos())
+}
+
+#[test]
+fn events_stream_live_and_replay_with_filters() {
+    let d = daemon_with_busybox();
+    let t0 = now_secs();
+    let mut live = Command::new(BERTH)
+        .env("BERTH_HOST", d.host())
+        .args([
+            "events",
+            "--filter",
+            "type=container",
+            "--format",
+            "{{.Type}} {{.Action}} {{.Actor.Attributes.name}}",
+        ])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    let o = d.berth(&["run", "--name", "ev1", "busybox", "sh", "-c", "exit 4"]);
+    assert_eq!(o.status.code(), Some(4), "{}", stderr(&o));
+    ok(d.berth(&["rename", "ev1", "ev2"]));
+    ok(d.berth(&["tag", "busybox", "evtag:1"]));
+    ok(d.berth(&["rm", "ev2"]));
+    let mut lines = Vec::new();
+    let mut r = BufReader::new(live.stdout.take().unwrap());
+    let start = Instant::now();
+    while start.elapsed() < Duration::from_secs(10) {
+        let mut l = String::new();
+        if r.read_line(&mut l).unwrap() == 0 {
+            break;
+        }
+        lines.push(l.trim().to_string());
+        if l.contains("destroy") {
+            break;
+        }
+    }
+    let _ = live.kill();
+    let _ = live.wait();
+    let want = [
+        "container create ev1",
+        "container attach ev1",
+        "container start ev1",
+        "container die ev1",
+        "container rename ev2",
+        "container destroy ev2",
+    ];
+    assert_eq!(lines, want, "live events");
+    // Replay from the ring with --since/--until: the stream ends by itself. The image
+    // event is there too when not filtered out; the real docker CLI reads the same stream.
+    let until = now_secs();
+    let out = ok(d.berth(&["events", "--since", &t0, "--until", &until]));
+    assert!(out.contains("image tag"), "{out}");
+    assert!(
+        out.contains("(exitCode=4, image=busybox, name=ev1)"),
+        "{out}"
+    );
+    let out = ok(d.docker(&[
+        "events",
+        "--since",
+        &t0,
+        "--until",
+        &until,
+        "--filter",
+        "event=die",
+        "--format",
+        "{{.Action}} {{.Actor.Attributes.exitCode}}",
+    ]));
+    assert_eq!(out.trim(), "die 4");
+    let e = fails(d.berth(&["events", "--filter", "bogus=1", "--until", &until]));
+    assert!(e.contains("bogus"), "{e}");
+}
+
+#[test]
+fn rename_top_stats_prune_and_sizes() {
+    let d = daemon_with_busybox();
+    let id = ok(d.berth(&[
+        "run",
+        "-d",
+        "--name",
+        "r1",
+        "busybox",
+        "sh",
+        "-c",
+        "busybox dd if=/dev/zero of=/blob bs=1000 count=100 2>/dev/null; sleep 1000",
+    ]));
+    let id = id.trim();
+    ok(d.berth(&["rename", "r1", "r2"]));
+    let names = ok(d.berth(&["ps", "--format", "{{.Names}}"]));
+    assert_eq!(names.trim(), "r2");
+    ok(d.berth(&["run", "-d", "--name", "other", "busybox", "sleep", "1000"]));
+    let e = fails(d.berth(&["rename", "r2", "other"]));
+    assert!(e.contains("is already in use"), "{e}");
+    assert!(fails(d.berth(&["rename", "r2", "bad name"])).contains("Invalid container name"));
+
+    // top: the container's processes only, with ps's columns.
+    let top = ok(d.berth(&["top", "r2"]));
+    assert!(top.starts_with("UID"), "{top}");
+    assert!(top.contains("sleep 1000"), "{top}");
+    assert_eq!(top.lines().count(), 2, "one process: {top}");
+    let top = ok(d.docker(&["top", "r2", "-o", "pid,comm"]));
+    assert!(
+        top.lines().nth(1).unwrap().trim().ends_with("sleep"),
+        "{top}"
+    );
+    let pid: i32 = top
+        .lines()
+        .nth(1)
+        .unwrap()
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let cg = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap();
+    assert!(
+        cg.contains(id),
+        "pid {pid} is in the container's cgroup: {cg}"
+    );
+
+    // stats: one row per container, the docker CLI computes the same columns.
+    let s = ok(d.berth(&[
+        "stats",
+        "--no-stream",
+        "--format",
+        "{{.Name}} {{.PIDs}} {{.MemUsage}}",
+        "r2",
+    ]));
+    let f: Vec<&str> = s.split_whitespace().collect();
+    assert_eq!(&f[..2], ["r2", "1"], "{s}");
+    assert!(f[2].ends_with("iB") || f[2].ends_with('B'), "{s}");
+    let s = ok(d.docker(&["stats", "--no-stream", "--format", "{{.Name}} {{.PIDs}}"]));
+    let mut rows: Vec<&str> = s.lines().collect();
+    rows.sort();
+    assert_eq!(rows, ["other 1", "r2 1"]);
+
+    // ps -s: the 100 kB written shows as the writable layer's size.
+    let start = Instant::now();
+    loop {
+        let out = ok(d.berth(&["ps", "-s", "--filter", "name=r2", "--format", "{{.Size}}"]));
+        if out.starts_with("100kB (virtual ") || start.elapsed() > Duration::from_secs(5) {
+            assert!(out.starts_with("100kB (virtual "), "{out}");
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let v: serde_json::Value =
+        serde_json::from_str(&ok(d.docker(&["inspect", "--size", "r2"]))).unwrap();
+    assert_eq!(v[0]["SizeRw"], 100_000);
+    assert!(v[0]["SizeRootFs"].as_i64().unwrap() > 100_000);
+
+    // prune removes stopped containers only.
+    ok(d.berth(&["run", "--name", "done1", "busybox", "true"]));
+    ok(d.berth(&["create", "--name", "made", "busybox", "true"]));
+    let out = ok(d.berth(&["container", "prune", "-f"]));
+    assert!(out.starts_with("Deleted Containers:"), "{out}");
+    assert_eq!(out.lines().filter(|l| l.len() == 64).count(), 2, "{out}");
+    let left = ok(d.berth(&["ps", "-a", "--format", "{{.Names}}"]));
+    let mut left: Vec<&str> = left.lines().collect();
+    left.sort();
+    assert_eq!(left, ["other", "r2"]);
+    ok(d.berth(&["rm", "-f", "r2", "other"]));
+}
+
+fn mounts_mentioning(id: &str) -> usize {
+    std::fs::read_to_string("/proc/self/mountinfo")
+        .unwrap()
+        .lines()
+        .filter(|l| l.contains(id))
+        .count()
+}
+
+#[test]
+fn cp_both_ways_keeps_symlinks_inside_and_export() {
+    let d = daemon_with_busybox();
+    let work = d.dir.path().join("cp");
+    std::fs::create_dir_all(work.join("srcdir/sub")).unwrap();
+    std::fs::write(work.join("srcdir/sub/a.txt"), "alpha").unwrap();
+    std::fs::write(work.join("file.txt"), "hello cp").unwrap();
+    ok(d.berth(&["run", "-d", "--name", "c", "busybox", "sh", "-c",
+        "busybox ln -s ../../../../../etc /up; busybox mkdir -p /data; echo inside > /data/x; sleep 1000"]));
+    std::thread::sleep(Duration::from_millis(300));
+    let s = |p: &std::path::Path| p.to_str().unwrap().to_string();
+
+    // Host → container: a file into a directory, a file under a new name, a directory.
+    ok(d.berth(&["cp", &s(&work.join("file.txt")), "c:/tmp/"]));
+    ok(d.berth(&["cp", &s(&work.join("file.txt")), "c:/tmp/renamed.txt"]));
+    ok(d.berth(&["cp", &s(&work.join("srcdir")), "c:/data"]));
+    let cat = ok(d.berth(&[
+        "exec",
+        "c",
+        "cat",
+        "/tmp/file.txt",
+        "/tmp/renamed.txt",
+        "/data/srcdir/sub/a.txt",
+    ]));
+    assert_eq!(cat, "hello cphello cpalpha");
+    // Through the container's symlink /up → (…)/etc: lands in the container's /etc, never
+    // the host's.
+    let marker = format!("berth-cp-marker-{}", std::process::id());
+    std::fs::write(work.join(&marker), "m").unwrap();
+    ok(d.berth(&["cp", &s(&work.join(&marker)), "c:/up/"]));
+    assert!(
+        !std::path::Path::new("/etc").join(&marker).exists(),
+        "escaped to the host's /etc"
+    );
+    assert_eq!(
+        ok(d.berth(&["exec", "c", "cat", &format!("/etc/{marker}")])),
+        "m"
+    );
+
+    // Container → host: a file, a directory, a directory's contents with `/.`, and a path
+    // through the symlink (the container's /etc/passwd, not the host's).
+    let out = work.join("out");
+    std::fs::create_dir_all(&out).unwrap();
+    ok(d.berth(&["cp", "c:/data/x", &s(&out)]));
+    assert_eq!(std::fs::read_to_string(out.join("x")).unwrap(), "inside\n");
+    ok(d.berth(&["cp", "c:/data", &s(&out.join("copied"))]));
+    assert_eq!(
+        std::fs::read_to_string(out.join("copied/srcdir/sub/a.txt")).unwrap(),
+        "alpha"
+    );
+    std::fs::create_dir_all(out.join("contents")).unwrap();
+    ok(d.berth(&["cp", "c:/data/.", &s(&out.join("contents"))]));
+    assert!(out.join("contents/x").is_file() && out.join("contents/srcdir").is_dir());
+    ok(d.berth(&["cp", "c:/up/passwd", &s(&out.join("passwd"))]));
+    let pw = std::fs::read_to_string(out.join("passwd")).unwrap();
+    assert!(
+        pw.contains("nobody:x:65534:65534:nobody:/nonexistent:/bin/false"),
+        "{pw}"
+    );
+    assert_eq!(pw.lines().count(), 2, "the container's passwd: {pw}");
+    // The real docker CLI: copy out, and a missing path is a clear error.
+    ok(d.docker(&["cp", "c:/data/x", &s(&out.join("via-docker"))]));
+    assert_eq!(
+        std::fs::read_to_string(out.join("via-docker")).unwrap(),
+        "inside\n"
+    );
+    let e = fails(d.berth(&["cp", "c:/nope", &s(&out)]));
+    assert!(
+        e.contains("Could not find the file /nope in container c"),
+        "{e}"
+    );
+
+    // A stopped container: its rootfs is mounted just for the copy, then unmounted.
+    let id = ok(d.berth(&["inspect", "--format", "{{.Id}}", "c"]))
+        .trim()
+        .to_string();
+    ok(d.berth(&["stop", "-t", "0", "c"]));
+    let before = mounts_mentioning(&id);
+    ok(d.berth(&["cp", "c:/tmp/file.txt", &s(&out.join("after-stop.txt"))]));
+    assert_eq!(
+        std::fs::read_to_string(out.join("after-stop.txt")).unwrap(),
+        "hello cp"
+    );
+    ok(d.berth(&["cp", &s(&work.join("file.txt")), "c:/tmp/while-stopped"]));
+    assert_eq!(mounts_mentioning(&id), before, "no mount left behind");
+
+    // export: the whole filesystem, with what the container wrote.
+    let tarf = out.join("c.tar");
+    ok(d.berth(&["export", "-o", &s(&tarf), "c"]));
+    let mut names = Vec::new();
+    let mut ar = tar::Archive::new(std::fs::File::open(&tarf).unwrap());
+    for e in ar.entries().unwrap() {
+        names.push(e.unwrap().path().unwrap().to_string_lossy().into_owned());
+    }
+    for want in [
+        "bin/busybox",
+        "data/x",
+        "data/srcdir/sub/a.txt",
+        "tmp/while-stopped",
+        "up",
+    ] {
+        assert!(
+            names.iter().any(|n| n == want),
+            "{want} in export: {names:?}"
+        );
+    }
+    let docker_tar = out.join("d.tar");
+    let f = std::fs::File::create(&docker_tar).unwrap();
+    let st = Command::new("docker")
+        .env("DOCKER_HOST", d.host())
+        .args(["export", "c"])
+        .stdout(f)
+        .status()
+        .unwrap();
+    assert!(st.success());
+    assert_eq!(
+        std::fs::metadata(&docker_tar).unwrap().len(),
+        std::fs::metadata(&tarf).unwrap().len()
+    );
+    assert_eq!(mounts_mentioning(&id), before, "no mount left behind");
+}
+
+#[test]
+fn attach_to_a_running_container_sees_its_output() {
+    let d = daemon_with_busybox();
+    ok(d.berth(&[
+        "run",
+        "-d",
+        "--name",
+        "talk",
+        "busybox",
+        "sh",
+        "-c",
+        "sleep 1; for i in 1 2 3; do echo line$i; sleep 0.2; done",
+    ]));
+    let o = Command::new(BERTH)
+        .env("BERTH_HOST", d.host())
+        .args(["attach", "--no-stdin", "talk"])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(stdout(&o), "line1\nline2\nline3\n");
+    let e = fails(d.berth(&["attach", "talk"]));
+    assert!(
+        e.contains("You cannot attach to a stopped container"),
+        "{e}"
+    );
+}
