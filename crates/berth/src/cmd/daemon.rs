@@ -41,6 +41,9 @@ pub struct DaemonArgs {
     /// Layers pushed at once.
     #[arg(long, default_value_t = 5)]
     pub max_concurrent_uploads: usize,
+    /// Attempts per layer download (resuming with Range) before a pull fails.
+    #[arg(long, default_value_t = 5)]
+    pub max_download_attempts: usize,
 }
 
 pub fn run(a: DaemonArgs) -> Result<i32> {
@@ -115,6 +118,7 @@ fn dist_config(a: &DaemonArgs) -> berth_dist::DistConfig {
         insecure_registries: a.insecure_registries.clone(),
         max_concurrent_downloads: a.max_concurrent_downloads,
         max_concurrent_uploads: a.max_concurrent_uploads,
+        max_download_attempts: a.max_download_attempts,
         ..Default::default()
     };
     if !a.registry_certs_dirs.is_empty() {
