@@ -346,3 +346,113 @@ fn attach_to_a_running_container_sees_its_output() {
         "{e}"
     );
 }
+
+fn wait_for_output(d: &Daemon, args: &[&str], want: &str, secs: u64) -> String {
+    let start = Instant::now();
+    loop {
+        let out = stdout(&d.berth(args));
+        if out.trim() == want || start.elapsed() > Duration::from_secs(secs) {
+            return out.trim().to_string();
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn health_checks_go_unhealthy_then_healthy() {
+    let d = daemon_with_busybox();
+    let t0 = now_secs();
+    ok(d.berth(&[
+        "run",
+        "-d",
+        "--name",
+        "hc",
+        "--health-cmd",
+        "test -f /tmp/ok && echo fine",
+        "--health-interval",
+        "200ms",
+        "--health-retries",
+        "2",
+        "busybox",
+        "sleep",
+        "1000",
+    ]));
+    let fmt = ["inspect", "--format", "{{.State.Health.Status}}", "hc"];
+    assert_eq!(wait_for_output(&d, &fmt, "unhealthy", 10), "unhealthy");
+    let v: serde_json::Value = serde_json::from_str(&ok(d.docker(&["inspect", "hc"]))).unwrap();
+    let h = &v[0]["State"]["Health"];
+    assert!(h["FailingStreak"].as_i64().unwrap() >= 2, "{h}");
+    assert_eq!(h["Log"][0]["ExitCode"], 1, "{h}");
+    assert!(h["Log"].as_array().unwrap().len() <= 5);
+    assert!(ok(d.berth(&["ps", "--format", "{{.Status}}"])).contains("(unhealthy)"));
+    ok(d.berth(&["exec", "hc", "touch", "/tmp/ok"]));
+    assert_eq!(wait_for_output(&d, &fmt, "healthy", 10), "healthy");
+    let v: serde_json::Value = serde_json::from_str(&ok(d.berth(&["inspect", "hc"]))).unwrap();
+    let log = v[0]["State"]["Health"]["Log"].as_array().unwrap().clone();
+    assert_eq!(log.last().unwrap()["Output"], "fine\n");
+    assert_eq!(v[0]["State"]["Health"]["FailingStreak"], 0);
+    let until = now_secs();
+    let ev = ok(d.berth(&[
+        "events",
+        "--since",
+        &t0,
+        "--until",
+        &until,
+        "--format",
+        "{{.Action}}",
+    ]));
+    let health: Vec<&str> = ev
+        .lines()
+        .filter(|l| l.starts_with("health_status"))
+        .collect();
+    assert_eq!(
+        health,
+        ["health_status: unhealthy", "health_status: healthy"],
+        "{ev}"
+    );
+
+    // Failures inside the start period leave the status at "starting".
+    ok(d.berth(&[
+        "run",
+        "-d",
+        "--name",
+        "slow",
+        "--health-cmd",
+        "false",
+        "--health-interval",
+        "100ms",
+        "--health-start-period",
+        "30s",
+        "--health-start-interval",
+        "100ms",
+        "--health-retries",
+        "1",
+        "busybox",
+        "sleep",
+        "1000",
+    ]));
+    std::thread::sleep(Duration::from_millis(800));
+    let out = ok(d.berth(&[
+        "inspect",
+        "--format",
+        "{{.State.Health.Status}} {{len .State.Health.Log}}",
+        "slow",
+    ]));
+    let f: Vec<&str> = out.split_whitespace().collect();
+    assert_eq!(f[0], "starting", "{out}");
+    assert!(
+        f[1].parse::<usize>().unwrap() >= 2,
+        "probes ran during the start period: {out}"
+    );
+    // --no-healthcheck with other health flags is refused before anything is created.
+    let e = fails(d.berth(&[
+        "run",
+        "--no-healthcheck",
+        "--health-retries",
+        "1",
+        "busybox",
+        "true",
+    ]));
+    assert!(e.contains("--no-healthcheck conflicts"), "{e}");
+    ok(d.berth(&["rm", "-f", "hc", "slow"]));
+}

@@ -177,6 +177,7 @@ impl Engine {
             },
             restart_count: 0,
             lower,
+            health: None,
             mounts,
         };
         let dir = self.ctr_dir(&id);

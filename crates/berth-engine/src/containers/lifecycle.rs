@@ -38,6 +38,7 @@ impl Engine {
                 .unwrap_or_else(|p| p.into_inner())
                 .insert(id.clone(), ctr.clone());
             if monitor {
+                self.spawn_health(ctr.clone());
                 self.spawn_monitor(ctr);
             } else {
                 let snap = ctr.snapshot();
@@ -105,6 +106,7 @@ impl Engine {
         }
         ctr.changed.send_modify(|_| {});
         self.ctr_event(&ctr.snapshot(), "start", &[]);
+        self.spawn_health(ctr.clone());
         self.spawn_monitor(ctr);
         Ok(true)
     }
@@ -245,6 +247,7 @@ impl Engine {
             }
             ctr.changed.send_modify(|_| {});
             engine.ctr_event(&ctr.snapshot(), "start", &[]);
+            engine.spawn_health(ctr.clone());
             engine.spawn_monitor(ctr);
         });
     }

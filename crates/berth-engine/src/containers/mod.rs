@@ -30,6 +30,7 @@ mod create;
 mod diff;
 mod exec;
 mod fs;
+mod health;
 pub use fs::PathStat;
 mod lifecycle;
 mod manage;
@@ -54,6 +55,9 @@ pub struct ContainerRecord {
     pub restart_count: i64,
     /// Lower dirs of the rootfs overlay, top first.
     pub lower: Vec<PathBuf>,
+    /// Health-check state (containers with a health check, once started).
+    #[serde(default)]
+    pub health: Option<bollard_stubs::models::Health>,
     /// Resolved mount points (`-v`, `--mount`, `--volumes-from`, image `VOLUME`s).
     #[serde(default)]
     pub mounts: Vec<crate::volumes::MountRecord>,
@@ -318,7 +322,7 @@ fn state(r: &ContainerRecord) -> ContainerState {
         error: Some(r.state.error.clone()),
         started_at: Some(r.state.started_at.clone()),
         finished_at: Some(r.state.finished_at.clone()),
-        health: None,
+        health: r.health.clone(),
     }
 }
 
@@ -329,7 +333,15 @@ fn summary(r: &ContainerRecord) -> ContainerSummary {
             .unwrap_or(0)
     };
     let status = match r.state.status.as_str() {
-        "running" => format!("Up {}", human(ago(&r.state.started_at))),
+        "running" => {
+            let health = match r.health.as_ref().and_then(|h| h.status) {
+                Some(bollard_stubs::models::HealthStatusEnum::STARTING) => " (health: starting)",
+                Some(bollard_stubs::models::HealthStatusEnum::HEALTHY) => " (healthy)",
+                Some(bollard_stubs::models::HealthStatusEnum::UNHEALTHY) => " (unhealthy)",
+                _ => "",
+            };
+            format!("Up {}{health}", human(ago(&r.state.started_at)))
+        }
         "paused" => format!("Up {} (Paused)", human(ago(&r.state.started_at))),
         "exited" => format!(
             "Exited ({}) {} ago",
@@ -379,6 +391,7 @@ fn human(secs: i64) -> String {
     let h = m / 60;
     match () {
         _ if secs < 1 => "Less than a second".into(),
+        _ if secs == 1 => "1 second".into(),
         _ if secs < 60 => format!("{secs} seconds"),
         _ if m == 1 => "About a minute".into(),
         _ if m < 60 => format!("{m} minutes"),

@@ -118,6 +118,8 @@ pub struct CreateFlags {
     pub mounts: super::volume::MountFlags,
     #[command(flatten)]
     pub net: super::network::NetFlags,
+    #[command(flatten)]
+    pub health: super::health::HealthFlags,
     /// Image.
     pub image: String,
     /// Command and arguments.
@@ -281,6 +283,7 @@ impl CreateFlags {
         };
         self.mounts.apply(&mut body)?;
         self.net.apply(&mut body)?;
+        self.health.apply(&mut body)?;
         Ok(body)
     }
 }

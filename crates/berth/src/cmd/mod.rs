@@ -11,6 +11,7 @@ pub mod containers;
 pub mod daemon;
 pub mod dist;
 pub mod events;
+pub mod health;
 pub mod images;
 pub mod network;
 pub mod registry;
