@@ -21,7 +21,7 @@ use berth_net::NetError;
 use berth_runtime::config::{EtcFiles, NetworkMode};
 use berth_store::RecordTable;
 use bollard_stubs::models::{
-    EndpointIpamConfig, EndpointResource, EndpointSettings, HostConfig, Ipam, IpamConfig, Network,
+    EndpointIpamConfig, EndpointResource, EndpointSettings, HostConfig, Ipam, IpamConfig,
     NetworkCreateRequest, NetworkCreateResponse, NetworkPruneResponse, NetworkSettings,
     NetworkingConfig, PortBinding, PortMap,
 };
@@ -268,7 +268,22 @@ impl Engine {
             }
         }
         let root = self.data_root().display().to_string();
-        let (table, default) = match self.default_bridge() {
+        // The default bridge is kept while its link is missing (made again) or ours; one
+        // taken by another daemon since (after a clean stop removed ours) is replaced
+        // under the same network ID.
+        let mut previous = self.default_bridge();
+        if let Some(d) = &previous {
+            let ours = format!("berth:{}:{root}", d.bridge);
+            let taken = match links.get(&d.bridge).await.map_err(net_err)? {
+                Some(l) => l.alias != ours,
+                None => false,
+            };
+            if d.bridge.is_empty() || taken {
+                previous = None;
+            }
+        }
+        let previous_id = self.default_bridge().map(|d| d.id);
+        let (table, default) = match previous {
             Some(d) => (d.bridge.clone(), Some(d)),
             None if opts.no_bridge => (
                 format!("berthx{}", &hex::encode(rand::random::<[u8; 3]>())),
@@ -311,7 +326,7 @@ impl Engine {
                     .await
                     .map_err(net_err)?;
                 let rec = NetworkRecord {
-                    id: hex::encode(rand::random::<[u8; 32]>()),
+                    id: previous_id.unwrap_or_else(|| hex::encode(rand::random::<[u8; 32]>())),
                     name: "bridge".into(),
                     driver: "bridge".into(),
                     created: berth_store::now_rfc3339(),
@@ -401,6 +416,35 @@ impl Engine {
             .map_err(net_err)?;
         }
         h.links.delete(&n.bridge).await.map_err(net_err)
+    }
+
+    /// At a clean daemon stop with no container running: removes the bridges and the
+    /// firewall table (they are made again at the next start).
+    pub async fn shutdown_networks(&self) {
+        let Some(h) = self.host_net() else {
+            return;
+        };
+        if self
+            .all_records()
+            .iter()
+            .any(|r| matches!(r.state.status.as_str(), "running" | "paused"))
+        {
+            return;
+        }
+        for r in self.all_records() {
+            self.net_teardown(&r, true).await;
+        }
+        for mut n in self.network_records().unwrap_or_default() {
+            if n.driver == "bridge" {
+                let _ = self.bridge_down(&n).await;
+                if n.predefined {
+                    // Chosen again at the next start (the name may be taken by then).
+                    n.bridge.clear();
+                    let _ = self.put_network(&n);
+                }
+            }
+        }
+        let _ = h.fw.teardown_base();
     }
 
     /// After a daemon restart: re-holds the host ports of running containers.
@@ -501,8 +545,10 @@ impl Engine {
             m => {
                 let name = if m == "default" { "bridge" } else { m };
                 let n = match self.network_find(name) {
-                    // `--bridge none`: no default bridge, containers get only `lo`.
+                    // `--bridge none` or networking unavailable: no default bridge,
+                    // containers get only `lo`.
                     Err(_) if name == "bridge" => return Ok(()),
+                    Ok(n) if n.predefined && self.host_net().is_none() => return Ok(()),
                     r => r?,
                 };
                 if n.driver == "host" || n.driver == "null" {
@@ -1092,7 +1138,7 @@ impl Engine {
 
     // ---- the /networks API ----
 
-    fn network_view(&self, n: &NetworkRecord, with_containers: bool) -> Network {
+    fn network_view(&self, n: &NetworkRecord, with_containers: bool) -> serde_json::Value {
         let mut v = serde_json::json!({
             "Name": n.name,
             "Id": n.id,
@@ -1150,12 +1196,7 @@ impl Engine {
             }
             v["Containers"] = serde_json::to_value(cs).unwrap_or_default();
         }
-        serde_json::from_value(v).unwrap_or_else(|_| Network {
-            name: Some(n.name.clone()),
-            id: Some(n.id.clone()),
-            driver: Some(n.driver.clone()),
-            ..Default::default()
-        })
+        v
     }
 
     /// `POST /networks/create`.
@@ -1275,7 +1316,7 @@ impl Engine {
     }
 
     /// `GET /networks`.
-    pub fn network_list(&self, filters: &Filters) -> Result<Vec<Network>> {
+    pub fn network_list(&self, filters: &Filters) -> Result<Vec<serde_json::Value>> {
         filters.only(&["name", "id", "driver", "label", "type", "dangling", "scope"])?;
         let used: HashSet<String> = self.endpoints()?.into_iter().map(|e| e.network).collect();
         let mut out = Vec::new();
@@ -1324,7 +1365,7 @@ impl Engine {
     }
 
     /// `GET /networks/{id}`.
-    pub fn network_inspect(&self, name: &str) -> Result<Network> {
+    pub fn network_inspect(&self, name: &str) -> Result<serde_json::Value> {
         let n = self.network_find(name)?;
         Ok(self.network_view(&n, true))
     }

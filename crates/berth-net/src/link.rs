@@ -151,6 +151,7 @@ impl Links {
                 Err(e) => return Err(NetError::nl(format!("create bridge {name}"), e)),
             }
         }
+        set_alias(name, alias);
         let idx = self.index(name).await?;
         self.add_addr(idx, name, gateway, prefix).await?;
         self.handle
@@ -195,6 +196,7 @@ impl Links {
             .execute()
             .await
             .map_err(|e| NetError::nl(format!("create veth {host_end}"), e))?;
+        set_alias(host_end, alias);
         let r = self.plug_veth(host_end, peer, bridge, netns).await;
         if r.is_err() {
             let _ = self.delete(host_end).await;
@@ -295,6 +297,11 @@ impl Links {
             .await
             .map_err(|e| NetError::nl("set lo up", e))
     }
+}
+
+/// Marks a link as ours (the kernel ignores `IFLA_IFALIAS` when a link is created).
+fn set_alias(name: &str, alias: &str) {
+    let _ = std::fs::write(format!("/sys/class/net/{name}/ifalias"), alias);
 }
 
 /// Writes a sysctl under `/proc/sys`.

@@ -107,7 +107,8 @@ pub fn run(a: DaemonArgs) -> Result<i32> {
             }
             tracing::info!("shutting down");
         };
-        berth_api::serve(engine, listener, shutdown).await?;
+        berth_api::serve(engine.clone(), listener, shutdown).await?;
+        engine.shutdown_networks().await;
         let _ = std::fs::remove_file(&path);
         Ok(0)
     })

@@ -1,0 +1,395 @@
+//! End-to-end networking tests against a real `berth daemon` (real namespaces, veths,
+//! bridges and nftables rules): published ports reached from the host on 127.0.0.1,
+//! `-P`, user-defined networks with DNS names and aliases, `--link`, bad input, cleanup
+//! back to the baseline, and connectivity across a daemon restart. Traffic only goes to
+//! 127.0.0.0/8 and to addresses berth created (its bridges and containers).
+
+mod support;
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+use support::*;
+
+/// A busybox rootfs with the network applets and a web root.
+fn net_busybox_tar(dir: &Path) -> PathBuf {
+    let path = dir.join("busybox-net.tar");
+    let mut b = tar::Builder::new(std::fs::File::create(&path).unwrap());
+    for d in ["bin/", "etc/", "tmp/", "www/"] {
+        let mut h = tar::Header::new_ustar();
+        h.set_entry_type(tar::EntryType::Directory);
+        h.set_mode(0o755);
+        h.set_size(0);
+        b.append_data(&mut h, d, &[][..]).unwrap();
+    }
+    let busybox = std::fs::read("/bin/busybox").expect("Debian's busybox-static at /bin/busybox");
+    let mut h = tar::Header::new_ustar();
+    h.set_mode(0o755);
+    h.set_size(busybox.len() as u64);
+    b.append_data(&mut h, "bin/busybox", &busybox[..]).unwrap();
+    for app in [
+        "sh", "echo", "cat", "true", "sleep", "env", "grep", "httpd", "wget", "ping", "nc",
+        "nslookup", "hostname", "ip",
+    ] {
+        let mut h = tar::Header::new_ustar();
+        h.set_entry_type(tar::EntryType::Symlink);
+        h.set_mode(0o777);
+        h.set_size(0);
+        b.append_link(&mut h, format!("bin/{app}"), "busybox")
+            .unwrap();
+    }
+    for (name, data) in [
+        ("etc/passwd", "root:x:0:0:root:/root:/bin/sh\n"),
+        ("etc/group", "root:x:0:\n"),
+        ("www/index.html", "hello from berth\n"),
+    ] {
+        let mut h = tar::Header::new_ustar();
+        h.set_mode(0o644);
+        h.set_size(data.len() as u64);
+        b.append_data(&mut h, name, data.as_bytes()).unwrap();
+    }
+    b.finish().unwrap();
+    path
+}
+
+fn daemon() -> Daemon {
+    let d = Daemon::start();
+    let tar = net_busybox_tar(d.dir.path());
+    ok(d.berth(&[
+        "import",
+        "-c",
+        "CMD [\"sh\"]",
+        "-c",
+        "EXPOSE 80",
+        tar.to_str().unwrap(),
+        "web",
+    ]));
+    d
+}
+
+/// `GET /` over plain HTTP/1.0, retried until the server answers.
+fn http_get(addr: &str) -> String {
+    let t = Instant::now();
+    loop {
+        let r = (|| -> std::io::Result<String> {
+            let mut s = std::net::TcpStream::connect(addr)?;
+            s.set_read_timeout(Some(Duration::from_secs(5)))?;
+            s.write_all(b"GET /index.html HTTP/1.0\r\nHost: x\r\n\r\n")?;
+            let mut out = String::new();
+            s.read_to_string(&mut out)?;
+            Ok(out)
+        })();
+        match r {
+            Ok(o) if o.contains("200") => return o,
+            other if t.elapsed() > Duration::from_secs(10) => panic!("GET {addr}: {other:?}"),
+            _ => std::thread::sleep(Duration::from_millis(50)),
+        }
+    }
+}
+
+fn httpd(d: &Daemon, extra: &[&str]) -> String {
+    let mut args = vec!["run", "-d"];
+    args.extend_from_slice(extra);
+    args.extend_from_slice(&["web", "httpd", "-f", "-p", "80", "-h", "/www"]);
+    ok(d.berth(&args)).trim().to_string()
+}
+
+fn inspect(d: &Daemon, fmt: &str, what: &str) -> String {
+    ok(d.docker(&["inspect", "-f", fmt, what]))
+        .trim()
+        .to_string()
+}
+
+/// Links (bridges, veths) and nft table lines that belong to this daemon.
+fn footprint(d: &Daemon) -> (usize, usize, Vec<String>) {
+    let root = d.data_root().display().to_string();
+    let links = std::process::Command::new("ip")
+        .args(["-o", "link", "show"])
+        .output()
+        .unwrap();
+    let links = String::from_utf8_lossy(&links.stdout)
+        .lines()
+        .filter(|l| l.contains(&format!(":{root}")))
+        .count();
+    let table = ok(d.docker(&[
+        "network",
+        "inspect",
+        "-f",
+        "{{index .Options \"com.docker.network.bridge.name\"}}",
+        "bridge",
+    ]));
+    let rules = std::process::Command::new("nft")
+        .args(["list", "table", "ip", table.trim()])
+        .output()
+        .unwrap();
+    let rules: Vec<String> = String::from_utf8_lossy(&rules.stdout)
+        .lines()
+        .map(String::from)
+        .collect();
+    let netns = std::fs::read_dir(d.dir.path().join("exec/netns"))
+        .map(|r| r.count())
+        .unwrap_or(0);
+    (links, netns, rules)
+}
+
+#[test]
+fn published_ports_from_the_host_and_between_containers() {
+    let d = daemon();
+    let base = footprint(&d);
+    let web = httpd(&d, &["--name", "site", "-p", "127.0.0.1:18080:80"]);
+    let body = http_get("127.0.0.1:18080");
+    assert!(body.ends_with("hello from berth\n"), "{body}");
+    assert_eq!(
+        ok(d.berth(&["port", "site"])).trim(),
+        "80/tcp -> 127.0.0.1:18080"
+    );
+    assert_eq!(
+        ok(d.docker(&["port", "site", "80"])).trim(),
+        "127.0.0.1:18080"
+    );
+    // Inspect shows the address, gateway and the binding like docker.
+    let ip = inspect(&d, "{{.NetworkSettings.Networks.bridge.IPAddress}}", &web);
+    let gw = inspect(&d, "{{.NetworkSettings.Networks.bridge.Gateway}}", &web);
+    assert!(ip.parse::<std::net::Ipv4Addr>().is_ok(), "{ip}");
+    assert!(gw.parse::<std::net::Ipv4Addr>().is_ok(), "{gw}");
+    assert_eq!(
+        inspect(&d, "{{json .NetworkSettings.Ports}}", &web),
+        r#"{"80/tcp":[{"HostIp":"127.0.0.1","HostPort":"18080"}]}"#
+    );
+    // The port is taken: a second publish fails cleanly, leaving no veth or rule.
+    let before = footprint(&d);
+    let err = fails(d.berth(&[
+        "run",
+        "-d",
+        "--name",
+        "clash",
+        "-p",
+        "127.0.0.1:18080:80",
+        "web",
+        "sleep",
+        "5",
+    ]));
+    assert!(err.contains("port is already allocated"), "{err}");
+    assert_eq!(footprint(&d), before);
+    ok(d.berth(&["rm", "-f", "clash"]));
+    // -P publishes the image's EXPOSEd port on a random host port, reachable on
+    // 127.0.0.1 (DNAT) and from another container through the host port on the gateway.
+    httpd(&d, &["--name", "any", "-P"]);
+    let mapped = ok(d.berth(&["port", "any", "80"]));
+    let port: u16 = mapped.trim().rsplit(':').next().unwrap().parse().unwrap();
+    assert!(port >= 1024, "{mapped}");
+    let body = http_get(&format!("127.0.0.1:{port}"));
+    assert!(body.ends_with("hello from berth\n"));
+    let out = ok(d.berth(&[
+        "run",
+        "--rm",
+        "web",
+        "wget",
+        "-qO-",
+        &format!("http://{gw}:{port}/index.html"),
+    ]));
+    assert_eq!(out, "hello from berth\n");
+    // Outbound from a container: its default route is the bridge.
+    let out = ok(d.berth(&["run", "--rm", "web", "ping", "-c1", "-W2", &ip]));
+    assert!(out.contains("1 packets received"), "{out}");
+    // Removing the containers takes their veths, rules and addresses away.
+    ok(d.berth(&["rm", "-f", "site", "any"]));
+    assert_eq!(footprint(&d), base);
+    assert!(std::net::TcpStream::connect("127.0.0.1:18080").is_err());
+}
+
+#[test]
+fn user_networks_resolve_names_and_aliases() {
+    let d = daemon();
+    let base = footprint(&d);
+    // The docker CLI drives the network commands.
+    let id = ok(d.docker(&["network", "create", "appnet"]));
+    assert_eq!(id.trim().len(), 64);
+    let ls = ok(d.docker(&["network", "ls", "--format", "{{.Name}} {{.Driver}}"]));
+    for want in ["appnet bridge", "bridge bridge", "host host", "none null"] {
+        assert!(ls.lines().any(|l| l == want), "{ls}");
+    }
+    httpd(
+        &d,
+        &[
+            "--name",
+            "redis",
+            "--network",
+            "appnet",
+            "--network-alias",
+            "db",
+        ],
+    );
+    let out = ok(d.berth(&[
+        "run", "--rm", "--network", "appnet", "web", "sh", "-c",
+        "wget -qO- http://redis/index.html && wget -qO- http://db/index.html && ping -c1 -W2 redis >/dev/null && echo pinged",
+    ]));
+    assert_eq!(out, "hello from berth\nhello from berth\npinged\n");
+    // connect --alias adds a name on the network; the container keeps its first one.
+    let other = ok(d.berth(&["run", "-d", "--name", "worker", "web", "sleep", "60"]));
+    ok(d.docker(&["network", "connect", "--alias", "jobs", "appnet", "worker"]));
+    let out = ok(d.berth(&[
+        "run",
+        "--rm",
+        "--network",
+        "appnet",
+        "web",
+        "nslookup",
+        "jobs",
+    ]));
+    let wip = inspect(
+        &d,
+        "{{.NetworkSettings.Networks.appnet.IPAddress}}",
+        other.trim(),
+    );
+    assert!(out.contains(&wip), "{out} / {wip}");
+    let containers = ok(d.docker(&[
+        "network",
+        "inspect",
+        "-f",
+        "{{range .Containers}}{{.Name}} {{end}}",
+        "appnet",
+    ]));
+    let mut names: Vec<&str> = containers.split_whitespace().collect();
+    names.sort();
+    assert_eq!(names, vec!["redis", "worker"]);
+    // Bad input: clear errors.
+    let err = fails(d.docker(&["network", "rm", "appnet"]));
+    assert!(err.contains("has active endpoints"), "{err}");
+    let sub = inspect(&d, "{{(index .IPAM.Config 0).Subnet}}", "appnet");
+    let err = fails(d.docker(&["network", "create", "--subnet", &sub, "dup"]));
+    assert!(err.contains("Pool overlaps"), "{err}");
+    let err = fails(d.berth(&["run", "--rm", "--network", "nosuchnet", "web", "true"]));
+    assert!(err.contains("network nosuchnet not found"), "{err}");
+    // Disconnect, remove, prune: back to the baseline.
+    ok(d.docker(&["network", "disconnect", "appnet", "worker"]));
+    ok(d.berth(&["rm", "-f", "redis", "worker"]));
+    ok(d.docker(&[
+        "network",
+        "create",
+        "--internal",
+        "--subnet",
+        "10.213.0.0/24",
+        "spare",
+    ]));
+    let pruned = ok(d.docker(&["network", "prune", "-f"]));
+    assert!(
+        pruned.contains("appnet") && pruned.contains("spare"),
+        "{pruned}"
+    );
+    assert_eq!(footprint(&d), base);
+}
+
+#[test]
+fn links_give_hosts_entries_and_env() {
+    let d = daemon();
+    let web = httpd(&d, &["--name", "webapp", "-e", "GREETING=hi"]);
+    let ip = inspect(&d, "{{.NetworkSettings.Networks.bridge.IPAddress}}", &web);
+    let out = ok(d.berth(&[
+        "run",
+        "--rm",
+        "--name",
+        "client",
+        "--link",
+        "webapp:backend",
+        "--add-host",
+        "extra.test:10.9.8.7",
+        "web",
+        "sh",
+        "-c",
+        "env | grep ^BACKEND_ | sort; cat /etc/hosts; wget -qO- http://backend/index.html",
+    ]));
+    for want in [
+        format!("BACKEND_PORT=tcp://{ip}:80"),
+        format!("BACKEND_PORT_80_TCP=tcp://{ip}:80"),
+        format!("BACKEND_PORT_80_TCP_ADDR={ip}"),
+        "BACKEND_PORT_80_TCP_PORT=80".to_string(),
+        "BACKEND_PORT_80_TCP_PROTO=tcp".to_string(),
+        "BACKEND_NAME=/client/backend".to_string(),
+        "BACKEND_ENV_GREETING=hi".to_string(),
+        format!("{ip}\tbackend webapp {}", &web[..12]),
+        "10.9.8.7\textra.test".to_string(),
+        "hello from berth".to_string(),
+    ] {
+        assert!(out.lines().any(|l| l == want), "missing {want:?} in\n{out}");
+    }
+    // --dns writes resolv.conf; --network none has only lo; host shares the host's.
+    let out = ok(d.berth(&[
+        "run",
+        "--rm",
+        "--dns",
+        "10.1.2.3",
+        "web",
+        "cat",
+        "/etc/resolv.conf",
+    ]));
+    assert!(out.lines().any(|l| l == "nameserver 10.1.2.3"), "{out}");
+    let out = ok(d.berth(&[
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "web",
+        "ip",
+        "-o",
+        "link",
+    ]));
+    assert_eq!(out.lines().count(), 1, "{out}");
+    let out = ok(d.berth(&[
+        "run",
+        "--rm",
+        "--network",
+        "container:webapp",
+        "web",
+        "wget",
+        "-qO-",
+        "http://127.0.0.1/index.html",
+    ]));
+    assert_eq!(out, "hello from berth\n");
+}
+
+#[test]
+fn daemon_restart_keeps_networks_and_connectivity() {
+    let mut d = daemon();
+    let base = footprint(&d);
+    ok(d.berth(&["network", "create", "keep"]));
+    httpd(
+        &d,
+        &[
+            "--name",
+            "srv",
+            "--network",
+            "keep",
+            "-p",
+            "127.0.0.1:18090:80",
+        ],
+    );
+    assert!(http_get("127.0.0.1:18090").ends_with("hello from berth\n"));
+    d.kill9();
+    d.spawn();
+    // The container kept running with its address, DNAT and the network's DNS.
+    assert!(http_get("127.0.0.1:18090").ends_with("hello from berth\n"));
+    let out = ok(d.berth(&[
+        "run",
+        "--rm",
+        "--network",
+        "keep",
+        "web",
+        "wget",
+        "-qO-",
+        "http://srv/index.html",
+    ]));
+    assert_eq!(out, "hello from berth\n");
+    assert_eq!(
+        ok(d.berth(&["port", "srv"])).trim(),
+        "80/tcp -> 127.0.0.1:18090"
+    );
+    // The port is still held after the restart.
+    let err = fails(d.berth(&["run", "-d", "-p", "127.0.0.1:18090:80", "web", "true"]));
+    assert!(err.contains("port is already allocated"), "{err}");
+    ok(d.berth(&["rm", "-f", "srv"]));
+    for id in ok(d.berth(&["ps", "-aq"])).lines() {
+        ok(d.berth(&["rm", "-f", id]));
+    }
+    ok(d.berth(&["network", "rm", "keep"]));
+    assert_eq!(footprint(&d), base);
+}
