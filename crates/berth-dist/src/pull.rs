@@ -620,8 +620,30 @@ async fn fetch_layer(
                 match chunk {
                     Ok(b) => {
                         got += b.len() as u64;
-                        if tx.send(Ok(b)).await.is_err() {
-                            break; // the unpacker stopped (bad content): it says why
+                        if got > total && total > 0 {
+                            let _ = tx
+                                .send(Err(io::Error::other(format!(
+                                    "blob {} is longer than its descriptor's {total} bytes",
+                                    l.digest
+                                ))))
+                                .await;
+                            break;
+                        }
+                        if let Err(unsent) = tx.send(Ok(b)).await {
+                            // The unpacker stopped (bad content) and closed the partial
+                            // file. Finish the blob into it so its digest can be checked:
+                            // a digest mismatch is the clearer error.
+                            if let Ok(mut f) = OpenOptions::new().append(true).open(&partial) {
+                                let mut ok = true;
+                                if let Ok(b) = unsent.0 {
+                                    ok = f.write_all(&b).is_ok();
+                                }
+                                while let (true, Some(Ok(b))) = (ok, stream.next().await) {
+                                    got += b.len() as u64;
+                                    ok = got <= total && f.write_all(&b).is_ok();
+                                }
+                            }
+                            break;
                         }
                         progress.bytes(&short, "Downloading", got, total);
                     }
@@ -658,8 +680,17 @@ async fn fetch_layer(
                 });
             }
             (Err(e), None) => {
-                // The content itself is bad: do not keep or retry it.
+                // The content itself is bad: do not keep or retry it. Say whether it
+                // was corrupted on the way (digest mismatch) or is a bad layer.
+                let actual = hash_file(&partial);
                 let _ = fs::remove_file(&partial);
+                if let Some(actual) = actual.filter(|a| *a != l.digest) {
+                    return Err(DistError::DigestMismatch {
+                        what: format!("layer {} from {}", l.digest, reg.name()),
+                        expected: l.digest.clone(),
+                        actual,
+                    });
+                }
                 return Err(DistError::Invalid(format!(
                     "layer {} from {}: {e}",
                     l.digest,
@@ -669,6 +700,17 @@ async fn fetch_layer(
         }
     }
     Err(last_err.unwrap_or_else(|| DistError::Registry(format!("downloading {} failed", l.digest))))
+}
+
+fn total_mismatch(st: &StagedLayer, l: &Descriptor) -> bool {
+    l.size > 0 && st.blob_size != l.size as u64
+}
+
+fn hash_file(p: &Path) -> Option<Digest> {
+    let f = File::open(p).ok()?;
+    let mut w = berth_oci::Sha256Writer::new(io::sink());
+    io::copy(&mut io::BufReader::with_capacity(1 << 20, f), &mut w).ok()?;
+    Some(w.finish().1)
 }
 
 fn finish_layer(
@@ -687,6 +729,13 @@ fn finish_layer(
             expected: l.digest.clone(),
             actual: st.blob_digest.clone(),
         });
+    }
+    if total_mismatch(&st, l) {
+        let _ = fs::remove_file(from);
+        return Err(DistError::Invalid(format!(
+            "layer {} is {} bytes but its descriptor says {}",
+            l.digest, st.blob_size, l.size
+        )));
     }
     if st.diff_id != *diff {
         let _ = fs::remove_file(from);

@@ -72,8 +72,8 @@ impl Registry {
 
     pub fn spawn(&mut self) {
         let cfg = self.dir.path().join("config.yml");
-        let extra = &self.extra;
-        let http = if extra.contains("http:") {
+        let extra = &self.extra.replace("{port}", &self.port.to_string());
+        let http = if extra.lines().any(|l| l.starts_with("http:")) {
             String::new()
         } else {
             format!("http:\n  addr: 127.0.0.1:{}\n", self.port)
