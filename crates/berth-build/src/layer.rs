@@ -309,8 +309,37 @@ pub fn copy_layer_tar<W: Write>(plan: &CopyPlan, out: W) -> Result<(W, LayerInfo
                 archive: a,
                 target_dir,
             } => {
+                let base = target_dir.trim_matches('/').to_string();
+                let now = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map(|d| d.as_secs() as i64)
+                    .unwrap_or(0);
                 for e in archive_entries(a, target_dir)? {
-                    all.insert(e.target.trim_start_matches('/').to_string(), e);
+                    let key = e.target.trim_start_matches('/').to_string();
+                    // Parents the archive does not list are created 0755 root, as
+                    // Docker's untar does (MkdirAll).
+                    let mut parent = key.as_str();
+                    while let Some((p, _)) = parent.rsplit_once('/') {
+                        if p.len() <= base.len() || all.contains_key(p) {
+                            break;
+                        }
+                        all.insert(
+                            p.to_string(),
+                            PlacedEntry {
+                                target: format!("/{p}"),
+                                kind: EntryKind::Dir,
+                                data: EntryData::None,
+                                mode: 0o755,
+                                uid: 0,
+                                gid: 0,
+                                size: 0,
+                                mtime: now,
+                                xattrs: Vec::new(),
+                            },
+                        );
+                        parent = p;
+                    }
+                    all.insert(key, e);
                 }
             }
             PlanItem::Download { url, .. } => return Err(LayerError::NotDownloaded(url.clone())),
