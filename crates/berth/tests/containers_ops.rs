@@ -345,6 +345,17 @@ fn attach_to_a_running_container_sees_its_output() {
         e.contains("You cannot attach to a stopped container"),
         "{e}"
     );
+    // logs with relative and absolute --since/--until.
+    assert_eq!(
+        ok(d.berth(&["logs", "--since", "10m", "talk"])),
+        "line1\nline2\nline3\n"
+    );
+    assert_eq!(ok(d.berth(&["logs", "--until", "1h", "talk"])), "");
+    assert_eq!(
+        ok(d.berth(&["logs", "--since", "2000-01-01T00:00:00Z", "-n", "1", "talk"])),
+        "line3\n"
+    );
+    assert!(fails(d.berth(&["logs", "--since", "yesterday", "talk"])).contains("invalid"));
 }
 
 fn wait_for_output(d: &Daemon, args: &[&str], want: &str, secs: u64) -> String {

@@ -821,16 +821,31 @@ pub struct LogsArgs {
     /// Number of lines to show from the end of the logs.
     #[arg(short = 'n', long, default_value = "all")]
     pub tail: String,
-    /// Show logs since timestamp (unix seconds).
+    /// Show logs since a timestamp (unix seconds, RFC 3339) or relative (e.g. 42m).
     #[arg(long)]
-    pub since: Option<i32>,
-    /// Show logs before a timestamp (unix seconds).
+    pub since: Option<String>,
+    /// Show logs before a timestamp (unix seconds, RFC 3339) or relative (e.g. 42m).
     #[arg(long)]
-    pub until: Option<i32>,
+    pub until: Option<String>,
     pub container: String,
 }
 
+/// A `--since`/`--until` value as whole unix seconds (what the logs API takes).
+fn unix_secs(v: Option<&str>) -> Result<i32> {
+    let Some(v) = v else { return Ok(0) };
+    let t = super::events::time_arg(v)?;
+    let secs = match t.parse::<f64>() {
+        Ok(s) => s,
+        Err(_) => chrono::DateTime::parse_from_rfc3339(&t)
+            .map(|d| d.timestamp() as f64)
+            .map_err(|_| anyhow!("invalid time {v:?}"))?,
+    };
+    Ok(secs as i32)
+}
+
 pub fn logs(opts: &ClientOpts, a: LogsArgs) -> Result<i32> {
+    let since = unix_secs(a.since.as_deref())?;
+    let until = unix_secs(a.until.as_deref())?;
     runtime()?.block_on(async {
         let d = opts.connect().await?;
         let mut s = d.logs(
@@ -839,8 +854,8 @@ pub fn logs(opts: &ClientOpts, a: LogsArgs) -> Result<i32> {
                 follow: a.follow,
                 stdout: true,
                 stderr: true,
-                since: a.since.unwrap_or(0),
-                until: a.until.unwrap_or(0),
+                since,
+                until,
                 timestamps: a.timestamps,
                 tail: a.tail.clone(),
             }),

@@ -27,7 +27,7 @@ pub struct EventsArgs {
 
 /// Docker's `--since`/`--until` arguments: a relative duration (`10m`, `1h30m`, `45s`) is
 /// turned into an absolute unix time here, as the docker CLI does.
-fn time_arg(v: &str) -> Result<String> {
+pub fn time_arg(v: &str) -> Result<String> {
     let v = v.trim();
     if v.parse::<f64>().is_ok() || chrono::DateTime::parse_from_rfc3339(v).is_ok() {
         return Ok(v.to_string());
