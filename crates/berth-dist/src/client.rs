@@ -57,21 +57,23 @@ pub fn error_text(body: &[u8]) -> String {
 }
 
 fn has_tls_error(e: &(dyn std::error::Error + 'static)) -> Option<String> {
-    let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(e);
-    while let Some(c) = cur {
-        if let Some(r) = c.downcast_ref::<rustls::Error>() {
-            return Some(r.to_string());
-        }
-        if let Some(io) = c.downcast_ref::<std::io::Error>() {
-            if let Some(inner) = io.get_ref() {
-                if let Some(r) = inner.downcast_ref::<rustls::Error>() {
-                    return Some(r.to_string());
-                }
-            }
-        }
-        cur = c.source();
+    if let Some(r) = e.downcast_ref::<rustls::Error>() {
+        return Some(r.to_string());
     }
-    None
+    // io::Error hides its payload from `source()`: look inside explicitly.
+    if let Some(inner) = e
+        .downcast_ref::<std::io::Error>()
+        .and_then(|io| io.get_ref())
+    {
+        if let Some(t) = has_tls_error(inner) {
+            return Some(t);
+        }
+    }
+    if let Some(src) = e.source() {
+        return has_tls_error(src);
+    }
+    let text = e.to_string();
+    text.contains("invalid peer certificate").then_some(text)
 }
 
 fn chain_text(e: &(dyn std::error::Error + 'static)) -> String {
