@@ -1429,9 +1429,9 @@ impl Engine {
             || mode.starts_with("container:")
             || n.driver != "bridge"
         {
-            return Err(EngineError::BadRequest(format!(
-                "container sharing network namespace with another container or host cannot be connected to any other network"
-            )));
+            return Err(EngineError::BadRequest(
+                "container sharing network namespace with another container or host cannot be connected to any other network".into(),
+            ));
         }
         let eps = self.endpoints_of(&rec.id)?;
         if eps.iter().any(|e| e.network == n.id) {
