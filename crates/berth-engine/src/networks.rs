@@ -1563,3 +1563,88 @@ async fn sweep_stale(links: &Links) {
         let _ = Nft::new(t).teardown_base();
     }
 }
+
+/// Adds the default bridge's legacy top-level fields (`IPAddress`, `Gateway`,
+/// `MacAddress`, …) to a container's inspect JSON, as Docker still shows them.
+pub fn legacy_network_fields(v: &mut serde_json::Value) {
+    let Some(ns) = v.get_mut("NetworkSettings").and_then(|n| n.as_object_mut()) else {
+        return;
+    };
+    let bridge = ns
+        .get("Networks")
+        .and_then(|n| n.get("bridge"))
+        .cloned()
+        .unwrap_or_default();
+    let field = |k: &str| bridge.get(k).cloned();
+    for (k, default) in [
+        ("EndpointID", serde_json::json!("")),
+        ("Gateway", serde_json::json!("")),
+        ("GlobalIPv6Address", serde_json::json!("")),
+        ("GlobalIPv6PrefixLen", serde_json::json!(0)),
+        ("IPAddress", serde_json::json!("")),
+        ("IPPrefixLen", serde_json::json!(0)),
+        ("IPv6Gateway", serde_json::json!("")),
+        ("MacAddress", serde_json::json!("")),
+    ] {
+        ns.insert(k.to_string(), field(k).unwrap_or(default));
+    }
+    ns.entry("HairpinMode").or_insert(serde_json::json!(false));
+    ns.entry("LinkLocalIPv6Address")
+        .or_insert(serde_json::json!(""));
+    ns.entry("LinkLocalIPv6PrefixLen")
+        .or_insert(serde_json::json!(0));
+    ns.entry("SecondaryIPAddresses")
+        .or_insert(serde_json::Value::Null);
+    ns.entry("SecondaryIPv6Addresses")
+        .or_insert(serde_json::Value::Null);
+}
+
+impl Engine {
+    /// `ps` fields from the network and mount state: published and exposed ports,
+    /// networks, mounts.
+    pub(crate) fn with_net_summary(
+        &self,
+        rec: &ContainerRecord,
+        mut s: bollard_stubs::models::ContainerSummary,
+    ) -> bollard_stubs::models::ContainerSummary {
+        use bollard_stubs::models::{
+            ContainerSummaryNetworkSettings, PortSummary, PortSummaryTypeEnum,
+        };
+        let ns = self.net_settings(rec);
+        let mut ports = Vec::new();
+        for (k, bindings) in ns.ports.clone().unwrap_or_default() {
+            let Ok((p, proto)) = parse_port_key(&k) else {
+                continue;
+            };
+            let typ = Some(match proto {
+                Proto::Tcp => PortSummaryTypeEnum::TCP,
+                Proto::Udp => PortSummaryTypeEnum::UDP,
+            });
+            match bindings.filter(|b| !b.is_empty()) {
+                None => ports.push(PortSummary {
+                    ip: None,
+                    private_port: p,
+                    public_port: None,
+                    typ,
+                }),
+                Some(bs) => {
+                    for b in bs {
+                        ports.push(PortSummary {
+                            ip: b.host_ip.clone(),
+                            private_port: p,
+                            public_port: b.host_port.and_then(|h| h.parse().ok()),
+                            typ,
+                        });
+                    }
+                }
+            }
+        }
+        ports.sort_by_key(|p| (p.private_port, p.public_port));
+        s.ports = Some(ports);
+        s.network_settings = Some(ContainerSummaryNetworkSettings {
+            networks: ns.networks,
+        });
+        s.mounts = Some(Self::mount_points(rec));
+        s
+    }
+}

@@ -155,6 +155,12 @@ fn published_ports_from_the_host_and_between_containers() {
         inspect(&d, "{{json .NetworkSettings.Ports}}", &web),
         r#"{"80/tcp":[{"HostIp":"127.0.0.1","HostPort":"18080"}]}"#
     );
+    assert_eq!(inspect(&d, "{{.NetworkSettings.IPAddress}}", &web), ip);
+    let ps = ok(d.docker(&["ps", "--format", "{{.Names}} {{.Ports}}"]));
+    assert!(
+        ps.lines().any(|l| l == "site 127.0.0.1:18080->80/tcp"),
+        "{ps}"
+    );
     // The port is taken: a second publish fails cleanly, leaving no veth or rule.
     let before = footprint(&d);
     let err = fails(d.berth(&[

@@ -78,7 +78,9 @@ pub async fn inspect(
         r.size_rw = Some(rw);
         r.size_root_fs = Some(root);
     }
-    Ok(Json(r).into_response())
+    let mut v = serde_json::to_value(&r).unwrap_or_default();
+    berth_engine::networks::legacy_network_fields(&mut v);
+    Ok(Json(v).into_response())
 }
 
 pub async fn start(State(s): State<AppState>, Path(id): Path<String>) -> ApiResult<Response> {

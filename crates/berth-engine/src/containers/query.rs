@@ -80,7 +80,7 @@ impl Engine {
                     continue;
                 }
             }
-            out.push(summary(&r));
+            out.push(self.with_net_summary(&r, summary(&r)));
             if limit.is_some_and(|l| out.len() >= l) {
                 break;
             }
