@@ -447,12 +447,40 @@ impl Engine {
         let _ = h.fw.teardown_base();
     }
 
-    /// After a daemon restart: re-holds the host ports of running containers.
+    /// After a daemon restart: re-holds the host ports of running containers and
+    /// unpublishes those of containers that stopped meanwhile.
     fn restore_ports(&self) {
         for r in self.all_records() {
             if matches!(r.state.status.as_str(), "running" | "paused") {
                 self.net_restore_ports(&r);
+            } else {
+                self.net_unpublish(&r);
             }
+        }
+    }
+
+    /// When a container stops: its published ports are freed (DNAT entries and held
+    /// host ports), as Docker does; the next start publishes them again.
+    pub(crate) fn net_unpublish(&self, rec: &ContainerRecord) {
+        let Some(h) = self.host_net() else {
+            return;
+        };
+        self.net
+            .reservations
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&rec.id);
+        for mut ep in self.endpoints_of(&rec.id).unwrap_or_default() {
+            if ep.ports.is_empty() {
+                continue;
+            }
+            for p in &ep.ports {
+                if let Err(e) = h.fw.teardown_port(p) {
+                    tracing::warn!(container = %rec.id, "unpublishing port: {e}");
+                }
+            }
+            ep.ports.clear();
+            let _ = self.put_endpoint(&ep);
         }
     }
 

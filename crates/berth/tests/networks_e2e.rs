@@ -177,6 +177,12 @@ fn published_ports_from_the_host_and_between_containers() {
     assert!(err.contains("port is already allocated"), "{err}");
     assert_eq!(footprint(&d), before);
     ok(d.berth(&["rm", "-f", "clash"]));
+    // A stopped container frees its port; starting it publishes it again.
+    ok(d.berth(&["stop", "-t", "0", "site"]));
+    assert_eq!(ok(d.berth(&["port", "site"])), "");
+    assert!(std::net::TcpStream::connect("127.0.0.1:18080").is_err());
+    ok(d.berth(&["start", "site"]));
+    assert!(http_get("127.0.0.1:18080").ends_with("hello from berth\n"));
     // -P publishes the image's EXPOSEd port on a random host port, reachable on
     // 127.0.0.1 (DNAT) and from another container through the host port on the gateway.
     httpd(&d, &["--name", "any", "-P"]);

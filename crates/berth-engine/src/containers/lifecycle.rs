@@ -175,6 +175,7 @@ impl Engine {
             if let Err(e) = engine.persist(&snapshot) {
                 tracing::error!(container = %id, "persist: {e}");
             }
+            engine.net_unpublish(&snapshot);
             if snapshot.state.oom_killed {
                 engine.ctr_event(&snapshot, "oom", &[]);
             }
