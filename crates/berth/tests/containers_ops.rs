@@ -258,7 +258,13 @@ fn cp_both_ways_keeps_symlinks_inside_and_export() {
         "{pw}"
     );
     assert_eq!(pw.lines().count(), 2, "the container's passwd: {pw}");
-    // The real docker CLI: copy out, and a missing path is a clear error.
+    // The real docker CLI: copy in (it sends padding after the archive's end, which the
+    // daemon must read before answering), copy out, and a missing path is a clear error.
+    ok(d.docker(&["cp", &s(&work.join("srcdir")), "c:/from-docker"]));
+    assert_eq!(
+        ok(d.berth(&["exec", "c", "cat", "/from-docker/sub/a.txt"])),
+        "alpha"
+    );
     ok(d.docker(&["cp", "c:/data/x", &s(&out.join("via-docker"))]));
     assert_eq!(
         std::fs::read_to_string(out.join("via-docker")).unwrap(),

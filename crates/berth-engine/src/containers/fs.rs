@@ -249,7 +249,7 @@ impl Engine {
     }
 
     /// `PUT /containers/{id}/archive?path=`: extracts a tar into the directory `path`.
-    pub fn container_extract(&self, name: &str, path: &str, body: impl io::Read) -> Result<()> {
+    pub fn container_extract(&self, name: &str, path: &str, mut body: impl io::Read) -> Result<()> {
         let (r, view) = self.rootfs_view(name)?;
         if r.host_config.readonly_rootfs.unwrap_or(false) {
             return Err(EngineError::Forbidden(
@@ -269,8 +269,11 @@ impl Engine {
                 "extraction point is not a directory: {path}"
             )));
         }
-        berth_store::unpack::unpack(body, &dir)
+        berth_store::unpack::unpack(&mut body, &dir)
             .map_err(|e| EngineError::BadRequest(format!("extracting into {path}: {e}")))?;
+        // The client may still be sending the archive's trailing padding: read it all so
+        // the answer does not cut its upload short.
+        io::copy(&mut body, &mut io::sink()).map_err(|e| io_internal("reading the archive", e))?;
         Ok(())
     }
 
