@@ -123,6 +123,8 @@ pub struct Networking {
     dns: Mutex<HashMap<String, DnsServer>>,
     names: Arc<DnsNames>,
     op: tokio::sync::Mutex<()>,
+    /// Serializes address allocation (creates run on blocking threads in parallel).
+    ipam: Mutex<()>,
 }
 
 fn net_err(e: NetError) -> EngineError {
@@ -618,13 +620,15 @@ impl Engine {
                     "network-scoped alias and user specified IP addresses are supported only for user defined networks".into(),
                 ));
             }
-            self.put_endpoint(&self.new_endpoint(
-                id,
-                &n,
-                i as u32,
-                fixed_ip,
-                cfg.aliases.unwrap_or_default(),
-            ))?;
+            // The address is allocated (and persisted) now, so starting the container
+            // writes nothing to the database.
+            let mut ep =
+                self.new_endpoint(id, &n, i as u32, fixed_ip, cfg.aliases.unwrap_or_default());
+            if self.host_net().is_some() {
+                self.allocate_ip(&n, &mut ep)?;
+            } else {
+                self.put_endpoint(&ep)?;
+            }
         }
         Ok(())
     }
@@ -659,6 +663,7 @@ impl Engine {
         if let Some(ip) = ep.ip {
             return Ok(ip);
         }
+        let _g = self.net.ipam.lock().unwrap_or_else(|p| p.into_inner());
         let (Some(subnet), Some(gw)) = (n.subnet, n.gateway) else {
             return Err(EngineError::Internal(format!(
                 "network {} has no subnet",
@@ -705,11 +710,13 @@ impl Engine {
             return Ok(());
         }
         let _g = self.net.op.lock().await;
+        let t = std::time::Instant::now();
         let r = self.net_prepare_inner(h, rec, eps).await;
         if r.is_err() {
             self.net_teardown(rec, true).await;
         }
         self.rebuild_dns();
+        tracing::debug!(container = %rec.id, elapsed = ?t.elapsed(), "network prepared");
         r
     }
 
@@ -838,8 +845,10 @@ impl Engine {
             }
             return Err(e);
         }
-        ep.ports = rules;
-        self.put_endpoint(&ep)?;
+        if !(rules.is_empty() && ep.ports.is_empty()) {
+            ep.ports = rules;
+            self.put_endpoint(&ep)?;
+        }
         self.net
             .reservations
             .lock()
@@ -851,6 +860,12 @@ impl Engine {
     /// Takes down what [`Self::net_prepare`] made. With `release`, the addresses go back
     /// to the pool (on removal, or when a start failed).
     async fn net_teardown(&self, rec: &ContainerRecord, release: bool) {
+        self.net_teardown_with(rec, release, true).await
+    }
+
+    /// [`Self::net_teardown`]; with `persist` false the endpoint records are left as
+    /// they were (they are about to be deleted).
+    async fn net_teardown_with(&self, rec: &ContainerRecord, release: bool, persist: bool) {
         let Some(h) = self.host_net() else {
             return;
         };
@@ -875,7 +890,9 @@ impl Engine {
             if release {
                 ep.ip = None;
             }
-            let _ = self.put_endpoint(&ep);
+            if persist {
+                let _ = self.put_endpoint(&ep);
+            }
         }
         let _ = berth_net::netns::remove(&self.netns_path(&rec.id));
     }
@@ -883,7 +900,8 @@ impl Engine {
     /// On container removal: veths, rules, namespace and addresses.
     pub(crate) async fn net_release(&self, rec: &ContainerRecord) {
         let _g = self.net.op.lock().await;
-        self.net_teardown(rec, true).await;
+        let t = std::time::Instant::now();
+        self.net_teardown_with(rec, true, false).await;
         if let Ok(eps) = self.endpoints_of(&rec.id) {
             for ep in eps {
                 let _ = self
@@ -892,6 +910,7 @@ impl Engine {
             }
         }
         self.rebuild_dns();
+        tracing::debug!(container = %rec.id, elapsed = ?t.elapsed(), "network released");
     }
 
     /// Which namespace the runtime puts the container in.
