@@ -40,6 +40,11 @@ impl Write for ChannelWriter {
 }
 
 impl ChannelWriter {
+    /// The response body was dropped (the client went away).
+    pub fn is_closed(&self) -> bool {
+        self.tx.is_closed()
+    }
+
     /// Sends an error into the body (the client sees a truncated stream).
     pub fn fail(self, e: io::Error) {
         let _ = self.tx.blocking_send(Err(e));

@@ -1,8 +1,10 @@
-//! berth-build: the Dockerfile front end of berth's image builder.
+//! berth-build: berth's image builder — the Dockerfile front end and the executor.
 //!
-//! Everything of `docker build` that does not need a running container lives here, as
-//! pure functions and small types the daemon's `POST /build` and the `berth build` CLI
-//! call:
+//! [`exec::Builder::build`] runs a whole build against the store (context slots,
+//! stage waves on parallel threads, the step cache in the store's database); RUN
+//! steps go through an [`exec::RunBackend`] that the engine implements with its own
+//! containers. Everything else of `docker build` lives here as pure functions and
+//! small types:
 //!
 //! * [`parser::parse`] turns Dockerfile text into positioned [`parser::Node`]s
 //!   (directives, continuations, heredocs, JSON vs shell form), and

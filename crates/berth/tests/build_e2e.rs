@@ -591,3 +591,82 @@ fn commit_container_changes() {
         );
     }
 }
+
+#[test]
+fn interrupted_build_leaves_nothing_behind() {
+    let d = daemon_with_busybox();
+    let ctx = context(
+        &d,
+        "interrupt",
+        &[(
+            "Dockerfile",
+            "FROM busybox\nRUN echo started && sleep 30 && echo never > /x\n",
+        )],
+    );
+    let before = image_ids(&d);
+    let mut child = Command::new(BERTH)
+        .env("BERTH_HOST", d.host())
+        .args(["build", "-t", "interrupted"])
+        .arg(&ctx)
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Wait for the RUN's container to be up, then drop the client.
+    let t = std::time::Instant::now();
+    while ok(d.berth(&["ps", "-q"])).trim().is_empty() {
+        assert!(
+            t.elapsed().as_secs() < 20,
+            "the RUN container never started"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    child.kill().unwrap();
+    let _ = child.wait();
+    let t = std::time::Instant::now();
+    while !ok(d.berth(&["ps", "-aq"])).trim().is_empty() {
+        assert!(
+            t.elapsed().as_secs() < 10,
+            "build container left behind: {}",
+            ok(d.berth(&["ps", "-a"]))
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    // Give the builder a moment to unwind, then nothing may remain.
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    assert_eq!(image_ids(&d), before);
+    assert!(mounts_under(d.dir.path()).is_empty());
+    let tmp: Vec<_> = std::fs::read_dir(d.data_root().join("tmp"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name())
+        .collect();
+    assert!(tmp.is_empty(), "{tmp:?}");
+}
+
+#[test]
+fn independent_stages_build_in_parallel() {
+    let d = daemon_with_busybox();
+    // Two independent stages that each take 3 s: in sequence that is at least 6 s.
+    let ctx = context(
+        &d,
+        "parallel",
+        &[(
+            "Dockerfile",
+            "FROM busybox AS a\nRUN sleep 3 && echo a > /a\n\
+             FROM busybox AS b\nRUN sleep 3 && echo b > /b\n\
+             FROM busybox\nCOPY --from=a /a /a\nCOPY --from=b /b /b\nCMD [\"cat\", \"/a\", \"/b\"]\n",
+        )],
+    );
+    let t = std::time::Instant::now();
+    let out = ok(build(&d, &["-t", "par"], &ctx));
+    let took = t.elapsed();
+    assert!(
+        took < std::time::Duration::from_millis(5500),
+        "stages a and b ran one after the other ({took:?})"
+    );
+    // The output still reads in Dockerfile order.
+    let a = out.find("Step 2/8 : RUN sleep 3 && echo a").unwrap();
+    let b = out.find("Step 4/8 : RUN sleep 3 && echo b").unwrap();
+    assert!(a < b, "{out}");
+    assert_eq!(ok(d.berth(&["run", "--rm", "par"])), "a\nb\n");
+}

@@ -51,7 +51,7 @@ impl Progress for JsonSink {
         self.send(serde_json::json!({ "aux": { "ID": id } }));
     }
     fn cancelled(&self) -> bool {
-        self.gone.load(Ordering::Relaxed)
+        self.gone.load(Ordering::Relaxed) || self.w.lock().map(|w| w.is_closed()).unwrap_or(true)
     }
 }
 

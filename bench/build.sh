@@ -1,0 +1,98 @@
+#!/usr/bin/env bash
+# Builder benchmark, berth vs a real dockerd (Debian's docker.io, legacy builder,
+# DOCKER_BUILDKIT=0) in the same run, both on the same imported busybox base:
+#   1. a small 5-step build (ENV, WORKDIR, COPY, RUN, CMD), cold (--no-cache) and
+#      fully cached;
+#   2. a 200 MB / 2000-file COPY context, cold (--no-cache) and cached.
+# The same docker CLI drives both daemons (so the client-side context tarring is the
+# same); berth's own CLI is measured too. Median of ROUNDS runs.
+# Anchors (issue 5): docker 1.43 s / 0.070 s and 6.4 s / 2.0 s on this machine;
+# targets berth <= 0.3x / <= 0.5x and <= 0.4x / <= 0.1x.
+# Usage: [BERTH=target/release/berth] bench/build.sh [SIZE_MB] [ROUNDS]   (root)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+SIZE_MB=${1:-200}
+ROUNDS=${2:-3}
+# BERTH=path skips the build (e.g. a release binary built earlier).
+if [ -z "${BERTH:-}" ]; then
+  cargo build --release -p berth >/dev/null 2>&1
+  BERTH=$PWD/target/release/berth
+fi
+W=$(mktemp -d /tmp/berth-bench-build.XXXXXX)
+cleanup() {
+  [ -n "${BPID:-}" ] && kill "$BPID" 2>/dev/null || true
+  [ -f "$W/d.pid" ] && kill "$(cat "$W/d.pid")" 2>/dev/null || true
+  sleep 2; rm -rf "$W" 2>/dev/null || true
+}
+trap cleanup EXIT
+
+now() { date +%s.%N; }
+median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
+m() { printf '%s\n' "$@" | median; }
+
+dockerd --host "unix://$W/d.sock" --data-root "$W/ddata" --exec-root "$W/dexec" --pidfile "$W/d.pid" \
+  --bridge none --iptables=false >"$W/dockerd.log" 2>&1 &
+for _ in $(seq 150); do DOCKER_HOST="unix://$W/d.sock" docker version >/dev/null 2>&1 && break; sleep 0.2; done
+"$BERTH" daemon -H "unix://$W/b.sock" --data-root "$W/broot" --exec-root "$W/bexec" 2>"$W/berth.log" &
+BPID=$!
+for _ in $(seq 100); do [ -S "$W/b.sock" ] && break; sleep 0.05; done
+export DOCKER_BUILDKIT=0 DOCKER_CONFIG="$W/cfg"
+D() { DOCKER_HOST="unix://$W/d.sock" docker "$@"; }
+BD() { DOCKER_HOST="unix://$W/b.sock" docker "$@"; }
+B() { BERTH_HOST="unix://$W/b.sock" "$BERTH" "$@"; }
+
+scripts/busybox-rootfs.sh "$W/bb.tar"
+D import -c 'CMD ["sh"]' "$W/bb.tar" busybox >/dev/null
+B import -c 'CMD ["sh"]' "$W/bb.tar" busybox >/dev/null
+
+# 1. small context, 5 steps after FROM
+mkdir -p "$W/small"
+printf '#!/bin/sh\necho "$APP"\n' > "$W/small/app.sh"
+cat > "$W/small/Dockerfile" <<'DF'
+FROM busybox
+ENV APP=bench
+WORKDIR /app
+COPY app.sh /app/
+RUN echo built > /app/built && chmod 755 /app/app.sh
+CMD ["/app/app.sh"]
+DF
+# 2. big context: SIZE_MB in 2000 files
+mkdir -p "$W/big/data"
+per=$(( SIZE_MB * 1024 * 1024 / 2000 ))
+for i in $(seq 2000); do head -c "$per" /dev/urandom > "$W/big/data/f$i"; done
+printf 'FROM busybox\nCOPY data /data\n' > "$W/big/Dockerfile"
+
+timed() { local t; t=$(now); "$@" >/dev/null; echo "$(now) - $t" | bc; }
+
+declare -a dsc dsw bsc bsw xsc xsw dbc dbw bbc bbw xbc xbw
+for r in $(seq "$ROUNDS"); do
+  dsc+=("$(timed D build --network none --no-cache -t small "$W/small")")
+  dsw+=("$(timed D build --network none -t small "$W/small")")
+  bsc+=("$(timed BD build --network none --no-cache -t small "$W/small")")
+  bsw+=("$(timed BD build --network none -t small "$W/small")")
+  xsc+=("$(timed B build --network none --no-cache -t small "$W/small")")
+  xsw+=("$(timed B build --network none -t small "$W/small")")
+  dbc+=("$(timed D build --network none --no-cache -t big "$W/big")")
+  dbw+=("$(timed D build --network none -t big "$W/big")")
+  bbc+=("$(timed BD build --network none --no-cache -t big "$W/big")")
+  bbw+=("$(timed BD build --network none -t big "$W/big")")
+  xbc+=("$(timed B build --network none --no-cache -t big "$W/big")")
+  xbw+=("$(timed B build --network none -t big "$W/big")")
+done
+# Same result from both: the app runs, the big image has every file.
+[ "$(B run --rm --network none small)" = bench ] || { echo "berth image does not run" >&2; exit 1; }
+[ "$(B run --rm --network none big sh -c 'ls /data | wc -l')" = 2000 ] || { echo "berth big image incomplete" >&2; exit 1; }
+
+row() { # label berth docker target
+  printf '%-34s %9.3fs %9.3fs %8.2f  %s\n' "$1" "$2" "$3" "$(echo "$2 / $3" | bc -l)" "$4"
+}
+printf '\nmedian of %s rounds; big context: %s MB in 2000 files\n' "$ROUNDS" "$SIZE_MB"
+printf '%-34s %10s %10s %8s  %s\n' build berth docker ratio target
+row "5-step, cold (docker CLI)" "$(m "${bsc[@]}")" "$(m "${dsc[@]}")" "<= 0.30 (anchor docker 1.43s)"
+row "5-step, cached (docker CLI)" "$(m "${bsw[@]}")" "$(m "${dsw[@]}")" "<= 0.50 (anchor docker 0.070s)"
+row "5-step, cold (berth CLI)" "$(m "${xsc[@]}")" "$(m "${dsc[@]}")" "<= 0.30"
+row "5-step, cached (berth CLI)" "$(m "${xsw[@]}")" "$(m "${dsw[@]}")" "<= 0.50"
+row "200MB COPY, cold (docker CLI)" "$(m "${bbc[@]}")" "$(m "${dbc[@]}")" "<= 0.40 (anchor docker 6.4s)"
+row "200MB COPY, cached (docker CLI)" "$(m "${bbw[@]}")" "$(m "${dbw[@]}")" "<= 0.10 (anchor docker 2.0s)"
+row "200MB COPY, cold (berth CLI)" "$(m "${xbc[@]}")" "$(m "${dbc[@]}")" "<= 0.40"
+row "200MB COPY, cached (berth CLI)" "$(m "${xbw[@]}")" "$(m "${dbw[@]}")" "<= 0.10"
