@@ -122,7 +122,9 @@ pub struct Networking {
     reservations: Mutex<HashMap<String, Vec<Reservation>>>,
     dns: Mutex<HashMap<String, DnsServer>>,
     names: Arc<DnsNames>,
-    op: tokio::sync::Mutex<()>,
+    /// Serializes changes to the kernel side (FIFO, so a teardown queued by a removal
+    /// runs before any later network change).
+    op: Arc<tokio::sync::Mutex<()>>,
     /// Serializes address allocation (creates run on blocking threads in parallel).
     ipam: Mutex<()>,
 }
@@ -897,20 +899,36 @@ impl Engine {
         let _ = berth_net::netns::remove(&self.netns_path(&rec.id));
     }
 
-    /// On container removal: veths, rules, namespace and addresses.
-    pub(crate) async fn net_release(&self, rec: &ContainerRecord) {
-        let _g = self.net.op.lock().await;
-        let t = std::time::Instant::now();
-        self.net_teardown_with(rec, true, false).await;
-        if let Ok(eps) = self.endpoints_of(&rec.id) {
-            for ep in eps {
-                let _ = self
-                    .store
-                    .delete_record(RecordTable::Endpoints, &ep_key(&ep.container, &ep.network));
-            }
+    /// On container removal: veths, rules, namespace and addresses. The published ports
+    /// are freed at once; the rest is queued (first in line for the network lock, so any
+    /// later network change sees it done) and finishes in the background, keeping the
+    /// addresses held until the veths are gone.
+    pub(crate) async fn net_release(self: &Arc<Self>, rec: &ContainerRecord) {
+        let guard = self.net.op.clone().lock_owned().await;
+        if self
+            .endpoints_of(&rec.id)
+            .map(|e| e.is_empty())
+            .unwrap_or(true)
+        {
+            return;
         }
-        self.rebuild_dns();
-        tracing::debug!(container = %rec.id, elapsed = ?t.elapsed(), "network released");
+        self.net_unpublish(rec);
+        let engine = self.clone();
+        let rec = rec.clone();
+        tokio::spawn(async move {
+            let _g = guard;
+            let t = std::time::Instant::now();
+            engine.net_teardown_with(&rec, true, false).await;
+            if let Ok(eps) = engine.endpoints_of(&rec.id) {
+                for ep in eps {
+                    let _ = engine
+                        .store
+                        .delete_record(RecordTable::Endpoints, &ep_key(&ep.container, &ep.network));
+                }
+            }
+            engine.rebuild_dns();
+            tracing::debug!(container = %rec.id, elapsed = ?t.elapsed(), "network released");
+        });
     }
 
     /// Which namespace the runtime puts the container in.
