@@ -30,6 +30,27 @@ pub struct ParallelGzip<W: Write> {
     max_pending: usize,
 }
 
+/// Does a chunk look like it will not compress (already compressed or random data)?
+/// Judged from a 64 KiB sample at the fastest level; such chunks are written as stored
+/// deflate blocks, which costs a copy and a CRC instead of a futile search for matches.
+fn incompressible(data: &[u8]) -> bool {
+    const SAMPLE: usize = 64 << 10;
+    if data.len() < 2 * SAMPLE {
+        return false;
+    }
+    let mid = data.len() / 2;
+    let mut enc = flate2::write::DeflateEncoder::new(
+        Vec::with_capacity(SAMPLE + 1024),
+        flate2::Compression::fast(),
+    );
+    let packed = enc
+        .write_all(&data[mid..mid + SAMPLE])
+        .and_then(|_| enc.finish())
+        .map(|v| v.len())
+        .unwrap_or(0);
+    packed * 100 > SAMPLE * 97
+}
+
 impl<W: Write> ParallelGzip<W> {
     pub fn new(out: W, threads: usize, level: u32) -> ParallelGzip<W> {
         let threads = threads.max(1);
@@ -44,6 +65,7 @@ impl<W: Write> ParallelGzip<W> {
                         guard.recv()
                     };
                     let Ok((data, reply)) = job else { return };
+                    let level = if incompressible(&data) { 0 } else { level };
                     let mut enc = flate2::write::GzEncoder::new(
                         Vec::with_capacity(data.len() / 2 + 1024),
                         flate2::Compression::new(level),
@@ -218,6 +240,32 @@ mod tests {
             .read_to_end(&mut back)
             .unwrap();
         assert_eq!(back, data);
+    }
+
+    #[test]
+    fn random_chunks_are_stored_compressible_ones_deflated() {
+        let mut x: u64 = 0x1234_5678_9abc_def1;
+        let random: Vec<u8> = (0..CHUNK)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                x as u8
+            })
+            .collect();
+        assert!(incompressible(&random));
+        let text = b"the quick brown fox jumps over the lazy dog\n".repeat(CHUNK / 44);
+        assert!(!incompressible(&text));
+        let mut both = random.clone();
+        both.extend_from_slice(&text);
+        let (gz, _, n) =
+            compress(Vec::new(), LayerCompression::Gzip, |w| w.write_all(&both)).unwrap();
+        assert!(n < (random.len() + text.len() / 10) as u64, "{n}");
+        let mut back = Vec::new();
+        flate2::read::MultiGzDecoder::new(&gz[..])
+            .read_to_end(&mut back)
+            .unwrap();
+        assert_eq!(back, both);
     }
 
     #[test]

@@ -1,0 +1,109 @@
+#!/usr/bin/env bash
+# Distribution benchmark, berth vs a real dockerd (Debian's docker.io) in the same run,
+# against the same registry software (Debian's docker-registry 2.8, one fresh instance
+# per engine so neither sees the other's blobs): push and pull of a ~200 MB, 2000-file
+# image (busybox + 2000 files of random bytes, made by `docker import`, `docker save`d
+# and loaded into berth, so both push the same image).
+#   push: local image → registry (compression included); pull: rmi, then pull back
+#   (download, verify, unpack, commit). MB/s = image size (uncompressed) / wall time.
+# Anchor (issue 7): docker push 37 MB/s, pull 71 MB/s on this machine; target >= 4x each.
+# Usage: bench/dist.sh [SIZE_MB] [ROUNDS]     (root; release build)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+SIZE_MB=${1:-200}
+ROUNDS=${2:-3}
+scripts/deps.sh >/dev/null
+# BERTH_BIN=path skips the build (e.g. when another build holds the cargo lock).
+if [ -z "${BERTH_BIN:-}" ]; then cargo build --release -p berth >/dev/null 2>&1; fi
+BERTH=${BERTH_BIN:-$PWD/target/release/berth}
+W=$(mktemp -d /tmp/berth-bench-dist.XXXXXX)
+cleanup() {
+  [ -n "${BPID:-}" ] && kill "$BPID" 2>/dev/null || true
+  [ -n "${R1:-}" ] && kill "$R1" 2>/dev/null || true
+  [ -n "${R2:-}" ] && kill "$R2" 2>/dev/null || true
+  [ -f "$W/d.pid" ] && kill "$(cat "$W/d.pid")" 2>/dev/null || true
+  sleep 2; rm -rf "$W" 2>/dev/null || true
+}
+trap cleanup EXIT
+now() { date +%s.%N; }
+median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+
+registry() { # name port -> pid
+  mkdir -p "$W/$1"
+  cat >"$W/$1/config.yml" <<YML
+version: 0.1
+log:
+  level: error
+  accesslog:
+    disabled: true
+storage:
+  filesystem:
+    rootdirectory: $W/$1/data
+  delete:
+    enabled: true
+http:
+  addr: 127.0.0.1:$2
+YML
+  docker-registry serve "$W/$1/config.yml" >"$W/$1/log" 2>&1 &
+  echo $!
+}
+
+dockerd --host "unix://$W/d.sock" --data-root "$W/ddata" --exec-root "$W/dexec" --pidfile "$W/d.pid" \
+  --bridge none --iptables=false >"$W/dockerd.log" 2>&1 &
+export DOCKER_HOST="unix://$W/d.sock"
+export DOCKER_CONFIG="$W/docker-config"
+for _ in $(seq 150); do docker version >/dev/null 2>&1 && break; sleep 0.2; done
+"$BERTH" daemon -H "unix://$W/b.sock" --data-root "$W/broot" --exec-root "$W/bexec" 2>"$W/berth.log" &
+BPID=$!
+for _ in $(seq 100); do [ -S "$W/b.sock" ] && break; sleep 0.05; done
+B() { BERTH_HOST="unix://$W/b.sock" "$BERTH" "$@"; }
+
+# The image: busybox + 2000 random files, made by dockerd, loaded into berth.
+mkdir -p "$W/rootfs/data"
+scripts/busybox-rootfs.sh "$W/bb.tar"
+tar -C "$W/rootfs" -xf "$W/bb.tar"
+per=$(( SIZE_MB * 1024 * 1024 / 2000 ))
+for i in $(seq 2000); do head -c "$per" /dev/urandom > "$W/rootfs/data/f$i"; done
+tar -C "$W/rootfs" -cf "$W/big-rootfs.tar" .
+docker import "$W/big-rootfs.tar" big:1 >/dev/null
+docker save -o "$W/big.tar" big:1
+B load -i "$W/big.tar" >/dev/null
+size_mb=$(du -m "$W/big-rootfs.tar" | cut -f1)
+rm -f "$W/big-rootfs.tar"
+
+declare -a dpu dpl bpu bpl bre
+for r in $(seq "$ROUNDS"); do
+  P1=$(free_port); R1=$(registry "reg-docker-$r" "$P1")
+  P2=$(free_port); R2=$(registry "reg-berth-$r" "$P2")
+  for _ in $(seq 100); do curl -sf "http://127.0.0.1:$P1/v2/" >/dev/null && curl -sf "http://127.0.0.1:$P2/v2/" >/dev/null && break; sleep 0.05; done
+  docker tag big:1 "127.0.0.1:$P1/big:1"
+  B tag big:1 "127.0.0.1:$P2/big:1"
+  sync
+  t=$(now); docker push -q "127.0.0.1:$P1/big:1" >/dev/null; dpu+=("$(echo "$(now) - $t" | bc)")
+  t=$(now); B push -q "127.0.0.1:$P2/big:1" >/dev/null; bpu+=("$(echo "$(now) - $t" | bc)")
+  # A second push of the same image to a new repository: nothing recompressed (mount).
+  B tag big:1 "127.0.0.1:$P2/again:1"
+  t=$(now); B push -q "127.0.0.1:$P2/again:1" >/dev/null; bre+=("$(echo "$(now) - $t" | bc)")
+  docker rmi big:1 "127.0.0.1:$P1/big:1" >/dev/null
+  B rmi big:1 "127.0.0.1:$P2/big:1" "127.0.0.1:$P2/again:1" >/dev/null
+  sync
+  t=$(now); docker pull -q "127.0.0.1:$P1/big:1" >/dev/null; dpl+=("$(echo "$(now) - $t" | bc)")
+  t=$(now); B pull -q "127.0.0.1:$P2/big:1" >/dev/null; bpl+=("$(echo "$(now) - $t" | bc)")
+  [ "$(B inspect --format '{{.Id}}' "127.0.0.1:$P2/big:1")" = "$(docker inspect --format '{{.Id}}' "127.0.0.1:$P1/big:1")" ] \
+    || { echo "pulled image IDs differ" >&2; exit 1; }
+  # Back to the starting state for the next round.
+  docker tag "127.0.0.1:$P1/big:1" big:1; docker rmi "127.0.0.1:$P1/big:1" >/dev/null
+  B tag "127.0.0.1:$P2/big:1" big:1; B rmi "127.0.0.1:$P2/big:1" >/dev/null
+  kill "$R1" "$R2"; wait "$R1" "$R2" 2>/dev/null || true; R1=; R2=
+  rm -rf "$W/reg-docker-$r" "$W/reg-berth-$r"
+done
+
+m() { printf '%s\n' "$@" | median; }
+DPU=$(m "${dpu[@]}"); DPL=$(m "${dpl[@]}"); BPU=$(m "${bpu[@]}"); BPL=$(m "${bpl[@]}"); BRE=$(m "${bre[@]}")
+rate() { echo "$size_mb / $1" | bc -l; }
+printf '\nimage: %s MB uncompressed, 2000 files, 1 layer; registry: docker-registry 2.8 on 127.0.0.1; median of %s rounds\n' "$size_mb" "$ROUNDS"
+printf '%-34s %12s %12s %8s  %s\n' metric berth docker ratio "target (anchor: push 37 MB/s, pull 71 MB/s)"
+printf '%-34s %6.2fs %4.0fMB/s %6.2fs %4.0fMB/s %7.2fx  %s\n' "push" "$BPU" "$(rate "$BPU")" "$DPU" "$(rate "$DPU")" "$(echo "$DPU / $BPU" | bc -l)" ">= 4x docker"
+printf '%-34s %6.2fs %4.0fMB/s %6.2fs %4.0fMB/s %7.2fx  %s\n' "pull" "$BPL" "$(rate "$BPL")" "$DPL" "$(rate "$DPL")" "$(echo "$DPL / $BPL" | bc -l)" ">= 4x docker"
+printf '%-34s %6.2fs\n' "berth second push (other repo)" "$BRE"
