@@ -206,6 +206,7 @@ pub fn unpack_observed(
             }
             let n = io::copy(&mut entry, &mut f).map_err(wrap)?;
             size += n;
+            crate::writers::start_writeback(&f);
             drop(f);
             if !sparse {
                 let rel = dest.strip_prefix(root).unwrap_or(&dest);
