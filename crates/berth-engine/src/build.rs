@@ -78,6 +78,30 @@ impl RunBackend for Runner {
         let _ = std::fs::remove_dir_all(engine.build_files_dir(&id));
         res
     }
+
+    fn pull(&self, name: &str) -> Result<Digest, BuildError> {
+        self.pull_image(name)
+    }
+}
+
+impl Runner {
+    /// `FROM`/`COPY --from` of an image not in the store: pulled like `docker pull`
+    /// (no progress shown), as the legacy builder does.
+    fn pull_image(&self, name: &str) -> Result<Digest, BuildError> {
+        let engine = self.engine.clone();
+        let params = crate::dist::PullParams {
+            from_image: name.to_string(),
+            ..Default::default()
+        };
+        self.rt.block_on(async move {
+            let resolved = engine.pull_resolve(&params).await.map_err(failed)?;
+            let pulled = engine
+                .pull_fetch(resolved, Arc::new(berth_dist::Progress::none()))
+                .await
+                .map_err(failed)?;
+            Ok(pulled.image_id)
+        })
+    }
 }
 
 /// What the container task reports to the build thread.

@@ -134,6 +134,7 @@ impl StageCx<'_> {
                 .flatten(),
             Base::Image(name) => Some(
                 self.image_by_name(name)
+                    .map_err(|e| BuildError::Failed(format!("base image {name}: {e}")))
                     .map_err(|e| at(&plan.file, stage.location.line, e))?,
             ),
         };
@@ -357,7 +358,13 @@ impl StageCx<'_> {
                             ))
                         })?
                         .map(|x| x.0),
-                    None => Some(self.image_by_name(f)?.0),
+                    None => Some(
+                        self.image_by_name(f)
+                            .map_err(|e| {
+                                BuildError::Failed(format!("invalid from flag value {f}: {e}"))
+                            })?
+                            .0,
+                    ),
                 };
                 from_view = RootfsView::open(self.store, img.as_ref(), self.tmp)?;
                 (from_view.path().to_path_buf(), true, None, None)
