@@ -127,7 +127,24 @@ pub struct Networking {
     op: Arc<tokio::sync::Mutex<()>>,
     /// Serializes address allocation (creates run on blocking threads in parallel).
     ipam: Mutex<()>,
+    /// Namespaces prepared ahead on the default bridge (veth plugged, `eth0` inside).
+    spares: Mutex<Vec<Spare>>,
+    /// The last address handed out per network (allocation goes round-robin).
+    last_ip: Mutex<HashMap<String, Ipv4Addr>>,
+    filling: std::sync::atomic::AtomicBool,
 }
+
+/// A namespace made ahead of time for the default bridge: starting a container then
+/// only moves it into place, renames the host end and sets the address and route.
+#[derive(Debug)]
+struct Spare {
+    netns: PathBuf,
+    /// Host end of the veth (named `vsp…` until taken).
+    veth: String,
+}
+
+/// How many spare namespaces the default bridge keeps ready.
+const SPARES: usize = 2;
 
 fn net_err(e: NetError) -> EngineError {
     match e {
@@ -246,7 +263,9 @@ impl Engine {
 
     async fn init_networks_inner(self: &Arc<Self>, opts: &NetOptions) -> Result<()> {
         let links = Links::host().map_err(net_err)?;
-        sweep_stale(&links).await;
+        let root = self.data_root().display().to_string();
+        let pid = std::process::id();
+        sweep_stale(&links, &root, pid).await;
         let mut pools = Vec::new();
         for p in &opts.pools {
             pools.push(ipam::parse_pool(p).map_err(EngineError::BadRequest)?);
@@ -271,15 +290,13 @@ impl Engine {
                 })?;
             }
         }
-        let root = self.data_root().display().to_string();
         // The default bridge is kept while its link is missing (made again) or ours; one
         // taken by another daemon since (after a clean stop removed ours) is replaced
         // under the same network ID.
         let mut previous = self.default_bridge();
         if let Some(d) = &previous {
-            let ours = format!("berth:{}:{root}", d.bridge);
             let taken = match links.get(&d.bridge).await.map_err(net_err)? {
-                Some(l) => l.alias != ours,
+                Some(l) => parse_alias(&l.alias).map(|a| a.2) != Some(root.as_str()),
                 None => false,
             };
             if d.bridge.is_empty() || taken {
@@ -324,7 +341,7 @@ impl Engine {
                         (s, ipam::first_host(&s))
                     }
                 };
-                let alias = format!("berth:{name}:{root}");
+                let alias = format!("berth:{name}:{pid}:{root}");
                 links
                     .ensure_bridge(&name, gw, subnet.prefix_len(), &alias)
                     .await
@@ -355,7 +372,7 @@ impl Engine {
         let _ = self.net.host.set(NetHost {
             links,
             fw,
-            alias: format!("berth:{table}:{root}"),
+            alias: format!("berth:{table}:{pid}:{root}"),
             pools,
         });
         for n in self.network_records()? {
@@ -365,6 +382,8 @@ impl Engine {
         }
         self.restore_ports();
         self.rebuild_dns();
+        self.drop_spares().await;
+        self.fill_spares();
         Ok(())
     }
 
@@ -435,6 +454,7 @@ impl Engine {
         {
             return;
         }
+        self.drop_spares().await;
         for r in self.all_records() {
             self.net_teardown(&r, true).await;
         }
@@ -692,7 +712,16 @@ impl Engine {
                 }
                 ip
             }
-            None => ipam::allocate(&subnet, gw, &used).ok_or_else(|| {
+            None => {
+                let mut last = self.net.last_ip.lock().unwrap_or_else(|p| p.into_inner());
+                let after = last.get(&n.id).copied();
+                let ip = ipam::allocate_after(&subnet, gw, &used, after);
+                if let Some(ip) = ip {
+                    last.insert(n.id.clone(), ip);
+                }
+                ip
+            }
+            .ok_or_else(|| {
                 EngineError::Conflict(format!("no available IPv4 addresses on network {}", n.name))
             })?,
         };
@@ -703,7 +732,7 @@ impl Engine {
 
     /// Before a container's shim is spawned: its namespace, veths, addresses and
     /// published ports. On failure everything made here is taken down again.
-    pub(crate) async fn net_prepare(&self, rec: &ContainerRecord) -> Result<()> {
+    pub(crate) async fn net_prepare(self: &Arc<Self>, rec: &ContainerRecord) -> Result<()> {
         let Some(h) = self.host_net() else {
             return Ok(());
         };
@@ -719,7 +748,104 @@ impl Engine {
         }
         self.rebuild_dns();
         tracing::debug!(container = %rec.id, elapsed = ?t.elapsed(), "network prepared");
+        self.fill_spares();
         r
+    }
+
+    fn spare_dir(&self) -> PathBuf {
+        self.config.exec_root.join("netns")
+    }
+
+    /// Refills the spare namespaces in the background (one filler at a time).
+    pub(crate) fn fill_spares(self: &Arc<Self>) {
+        use std::sync::atomic::Ordering;
+        if self.host_net().is_none() || self.default_bridge().is_none() {
+            return;
+        }
+        if self.net.filling.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        let engine = self.clone();
+        tokio::spawn(async move {
+            loop {
+                let have = engine
+                    .net
+                    .spares
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .len();
+                if have >= SPARES {
+                    break;
+                }
+                match engine.make_spare().await {
+                    Ok(s) => engine
+                        .net
+                        .spares
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .push(s),
+                    Err(e) => {
+                        tracing::warn!("preparing a spare network namespace: {e}");
+                        break;
+                    }
+                }
+            }
+            engine.net.filling.store(false, Ordering::Release);
+        });
+    }
+
+    async fn make_spare(&self) -> Result<Spare> {
+        let (Some(h), Some(bridge)) = (self.host_net(), self.default_bridge()) else {
+            return Err(EngineError::Internal("no default bridge".into()));
+        };
+        let tag = hex::encode(rand::random::<[u8; 4]>());
+        let netns = self.spare_dir().join(format!("spare-{tag}"));
+        let veth = format!("vsp{}", &tag[..7]);
+        let peer = format!("vpp{}", &tag[..7]);
+        berth_net::netns::create(&netns).map_err(net_err)?;
+        let r: Result<()> = async {
+            h.links
+                .add_veth(&veth, &peer, &bridge.bridge, &netns, &h.alias)
+                .await
+                .map_err(net_err)?;
+            let inside = Links::inside(&netns).map_err(net_err)?;
+            inside.lo_up().await.map_err(net_err)?;
+            inside.rename_down(&peer, "eth0").await.map_err(net_err)
+        }
+        .await;
+        if let Err(e) = r {
+            let _ = h.links.delete(&veth).await;
+            let _ = berth_net::netns::remove(&netns);
+            return Err(e);
+        }
+        Ok(Spare { netns, veth })
+    }
+
+    /// Removes the spare namespaces (daemon stop) and any left by an earlier run.
+    async fn drop_spares(&self) {
+        let Some(h) = self.host_net() else {
+            return;
+        };
+        let spares: Vec<Spare> =
+            std::mem::take(&mut *self.net.spares.lock().unwrap_or_else(|p| p.into_inner()));
+        for s in spares {
+            let _ = h.links.delete(&s.veth).await;
+            let _ = berth_net::netns::remove(&s.netns);
+        }
+        if let Ok(rd) = std::fs::read_dir(self.spare_dir()) {
+            for e in rd.flatten() {
+                if e.file_name().to_string_lossy().starts_with("spare-") {
+                    let _ = berth_net::netns::remove(&e.path());
+                }
+            }
+        }
+        if let Ok(links) = h.links.list().await {
+            for l in links {
+                if l.name.starts_with("vsp") && l.alias == h.alias {
+                    let _ = h.links.delete(&l.name).await;
+                }
+            }
+        }
     }
 
     async fn net_prepare_inner(
@@ -729,16 +855,62 @@ impl Engine {
         eps: Vec<EndpointRecord>,
     ) -> Result<()> {
         let ns = self.netns_path(&rec.id);
+        let nets = self.network_records()?;
+        // A first start on the default bridge takes a spare namespace when one is ready.
+        let mut spare_eth: Option<String> = None;
+        if !berth_net::netns::is_pinned(&ns) {
+            let first_default = eps.first().is_some_and(|e| {
+                nets.iter()
+                    .any(|n| n.id == e.network && n.predefined && n.driver == "bridge")
+            });
+            let spare = if first_default {
+                self.net
+                    .spares
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .pop()
+            } else {
+                None
+            };
+            if let (Some(s), Some(ep)) = (spare, eps.first()) {
+                let moved = berth_net::netns::transfer(&s.netns, &ns).map_err(net_err);
+                let renamed = match moved {
+                    Ok(()) => h.links.rename(&s.veth, &ep.veth).await.map_err(net_err),
+                    Err(e) => Err(e),
+                };
+                match renamed {
+                    Ok(()) => spare_eth = Some("eth0".into()),
+                    Err(e) => {
+                        tracing::warn!("spare namespace unusable: {e}");
+                        let _ = h.links.delete(&s.veth).await;
+                        let _ = berth_net::netns::remove(&s.netns);
+                        let _ = berth_net::netns::remove(&ns);
+                    }
+                }
+            }
+        }
         berth_net::netns::create(&ns).map_err(net_err)?;
         let inside = Links::inside(&ns).map_err(net_err)?;
-        inside.lo_up().await.map_err(net_err)?;
-        let nets = self.network_records()?;
+        if spare_eth.is_none() {
+            inside.lo_up().await.map_err(net_err)?;
+        }
         let mut primary: Option<(EndpointRecord, Ipv4Addr)> = None;
         for (i, mut ep) in eps.into_iter().enumerate() {
             let Some(n) = nets.iter().find(|n| n.id == ep.network) else {
                 continue;
             };
             let ip = self.allocate_ip(n, &mut ep)?;
+            if i == 0 {
+                if let Some(eth) = spare_eth.take() {
+                    let prefix = n.subnet.map(|s| s.prefix_len()).unwrap_or(16);
+                    inside
+                        .configure_endpoint(&eth, &ep.ifname, ip, prefix, n.gateway)
+                        .await
+                        .map_err(net_err)?;
+                    primary = Some((ep, ip));
+                    continue;
+                }
+            }
             if h.links.get(&ep.veth).await.map_err(net_err)?.is_none() {
                 let tmp = format!("vp{}", &ep.veth[4..]);
                 h.links
@@ -899,35 +1071,39 @@ impl Engine {
         let _ = berth_net::netns::remove(&self.netns_path(&rec.id));
     }
 
-    /// On container removal: veths, rules, namespace and addresses. The published ports
-    /// are freed at once; the rest is queued (first in line for the network lock, so any
-    /// later network change sees it done) and finishes in the background, keeping the
-    /// addresses held until the veths are gone.
+    /// On container removal: rules, addresses and endpoints go at once; the veths and
+    /// the namespace (whose deletion waits for the kernel's RCU grace periods) are
+    /// deleted in the background. Addresses are handed out round-robin, so a freed one
+    /// is not reused while its old veth may still exist.
     pub(crate) async fn net_release(self: &Arc<Self>, rec: &ContainerRecord) {
-        let guard = self.net.op.clone().lock_owned().await;
-        if self
-            .endpoints_of(&rec.id)
-            .map(|e| e.is_empty())
-            .unwrap_or(true)
-        {
+        let eps = self.endpoints_of(&rec.id).unwrap_or_default();
+        if eps.is_empty() {
             return;
         }
+        let _g = self.net.op.lock().await;
         self.net_unpublish(rec);
-        let engine = self.clone();
-        let rec = rec.clone();
+        for ep in &eps {
+            let _ = self
+                .store
+                .delete_record(RecordTable::Endpoints, &ep_key(&ep.container, &ep.network));
+        }
+        self.rebuild_dns();
+        let Some(h) = self.host_net() else {
+            return;
+        };
+        let links = h.links.clone();
+        let veths: Vec<String> = eps.into_iter().map(|e| e.veth).collect();
+        let ns = self.netns_path(&rec.id);
+        let id = rec.id.clone();
         tokio::spawn(async move {
-            let _g = guard;
             let t = std::time::Instant::now();
-            engine.net_teardown_with(&rec, true, false).await;
-            if let Ok(eps) = engine.endpoints_of(&rec.id) {
-                for ep in eps {
-                    let _ = engine
-                        .store
-                        .delete_record(RecordTable::Endpoints, &ep_key(&ep.container, &ep.network));
+            for v in veths {
+                if let Err(e) = links.delete(&v).await {
+                    tracing::warn!(container = %id, "deleting {v}: {e}");
                 }
             }
-            engine.rebuild_dns();
-            tracing::debug!(container = %rec.id, elapsed = ?t.elapsed(), "network released");
+            let _ = berth_net::netns::remove(&ns);
+            tracing::debug!(container = %id, elapsed = ?t.elapsed(), "network released");
         });
     }
 
@@ -1480,7 +1656,7 @@ impl Engine {
 
     /// `POST /networks/{id}/connect`.
     pub async fn network_connect(
-        &self,
+        self: &Arc<Self>,
         name: &str,
         container: &str,
         cfg: Option<EndpointSettings>,
@@ -1601,28 +1777,48 @@ fn write_file(p: &Path, s: &str) -> Result<()> {
         .map_err(|e| EngineError::Internal(format!("{}: {e}", p.display())))
 }
 
-/// Removes bridges (and their nft tables) left by daemons whose data root is gone — test
-/// daemons on temporary roots, killed before they could clean up.
-async fn sweep_stale(links: &Links) {
+/// `berth:<table>:<pid>:<data root>` → its parts.
+fn parse_alias(a: &str) -> Option<(&str, u32, &str)> {
+    let rest = a.strip_prefix("berth:")?;
+    let mut it = rest.splitn(3, ':');
+    let table = it.next()?;
+    let pid = it.next()?.parse().ok()?;
+    let root = it.next()?;
+    Some((table, pid, root))
+}
+
+/// Removes links (and nft tables) left by daemons that are gone (their process is not
+/// running: test daemons killed on temporary roots), and re-marks this data root's own
+/// links (a restarted daemon adopts what its previous process made).
+async fn sweep_stale(links: &Links, own_root: &str, own_pid: u32) {
     let Ok(all) = links.list().await else {
         return;
     };
     let mut tables = HashSet::new();
     let mut live_tables = HashSet::new();
     for l in all {
-        let Some(rest) = l.alias.strip_prefix("berth:") else {
-            continue;
-        };
-        let Some((table, root)) = rest.split_once(':') else {
-            continue;
-        };
-        if Path::new(root).exists() {
-            live_tables.insert(table.to_string());
+        if !l.alias.starts_with("berth:") {
             continue;
         }
-        tracing::info!(link = %l.name, root, "removing bridge of a daemon whose data root is gone");
-        let _ = links.delete(&l.name).await;
-        tables.insert(table.to_string());
+        match parse_alias(&l.alias) {
+            Some((table, _, root)) if root == own_root => {
+                let _ = std::fs::write(
+                    format!("/sys/class/net/{}/ifalias", l.name),
+                    format!("berth:{table}:{own_pid}:{root}"),
+                );
+                live_tables.insert(table.to_string());
+            }
+            Some((table, pid, _)) if Path::new(&format!("/proc/{pid}")).exists() => {
+                live_tables.insert(table.to_string());
+            }
+            other => {
+                tracing::info!(link = %l.name, alias = %l.alias, "removing a link of a daemon that is gone");
+                let _ = links.delete(&l.name).await;
+                if let Some((table, _, _)) = other {
+                    tables.insert(table.to_string());
+                }
+            }
+        }
     }
     for t in tables.difference(&live_tables) {
         let _ = Nft::new(t).teardown_base();

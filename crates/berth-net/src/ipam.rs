@@ -106,6 +106,25 @@ pub fn allocate(subnet: &Ipv4Net, gateway: Ipv4Addr, used: &HashSet<Ipv4Addr>) -
         .find(|a| *a != gateway && !used.contains(a) && *a != subnet.broadcast())
 }
 
+/// Like [`allocate`], but searching from just after `after` and wrapping around, so a
+/// freed address is handed out again only once the others have been used.
+pub fn allocate_after(
+    subnet: &Ipv4Net,
+    gateway: Ipv4Addr,
+    used: &HashSet<Ipv4Addr>,
+    after: Option<Ipv4Addr>,
+) -> Option<Ipv4Addr> {
+    let free = |a: &Ipv4Addr| *a != gateway && !used.contains(a) && *a != subnet.broadcast();
+    match after.filter(|a| subnet.contains(a)) {
+        Some(a) => subnet
+            .hosts()
+            .skip_while(|h| *h <= a)
+            .find(free)
+            .or_else(|| subnet.hosts().find(free)),
+        None => subnet.hosts().find(free),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -141,6 +160,26 @@ mod tests {
         }
         // .2-.6 used, .7 is broadcast: full.
         assert_eq!(allocate(&s, gw, &used), None);
+    }
+
+    #[test]
+    fn allocation_goes_round_robin() {
+        let s: Ipv4Net = "10.1.0.0/29".parse().unwrap();
+        let gw = first_host(&s);
+        let used = HashSet::new();
+        let a = allocate_after(&s, gw, &used, None).unwrap();
+        assert_eq!(a, Ipv4Addr::new(10, 1, 0, 2));
+        // .2 freed again: the next one is .3, not .2.
+        assert_eq!(
+            allocate_after(&s, gw, &used, Some(a)),
+            Some(Ipv4Addr::new(10, 1, 0, 3))
+        );
+        // Wraps around past the end.
+        let last = Ipv4Addr::new(10, 1, 0, 6);
+        assert_eq!(
+            allocate_after(&s, gw, &used, Some(last)),
+            Some(Ipv4Addr::new(10, 1, 0, 2))
+        );
     }
 
     #[test]

@@ -287,6 +287,35 @@ impl Links {
         Ok(())
     }
 
+    /// Renames a link that stays down (a spare's `eth0`, configured when taken).
+    pub async fn rename_down(&self, from: &str, to: &str) -> Result<()> {
+        let idx = self.index(from).await?;
+        self.handle
+            .link()
+            .set(LinkUnspec::new_with_index(idx).name(to.to_string()).build())
+            .execute()
+            .await
+            .map_err(|e| NetError::nl(format!("rename {from} to {to}"), e))
+    }
+
+    /// Renames a link (taken down for the rename, then up again).
+    pub async fn rename(&self, from: &str, to: &str) -> Result<()> {
+        let idx = self.index(from).await?;
+        for msg in [
+            LinkUnspec::new_with_index(idx).down().build(),
+            LinkUnspec::new_with_index(idx).name(to.to_string()).build(),
+            LinkUnspec::new_with_index(idx).up().build(),
+        ] {
+            self.handle
+                .link()
+                .set(msg)
+                .execute()
+                .await
+                .map_err(|e| NetError::nl(format!("rename {from} to {to}"), e))?;
+        }
+        Ok(())
+    }
+
     /// Inside a container's namespace: brings `lo` up (for `--network none`).
     pub async fn lo_up(&self) -> Result<()> {
         let lo = self.index("lo").await?;

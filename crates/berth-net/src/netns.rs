@@ -38,6 +38,24 @@ pub fn create(path: &Path) -> Result<()> {
     r
 }
 
+/// Moves a pinned namespace from `from` to `to` (bind-mounted there, then unpinned at
+/// `from`): how a prepared spare namespace becomes a container's.
+pub fn transfer(from: &Path, to: &Path) -> Result<()> {
+    if let Some(dir) = to.parent() {
+        std::fs::create_dir_all(dir).map_err(|e| NetError::io(dir.display().to_string(), e))?;
+    }
+    std::fs::File::create(to).map_err(|e| NetError::io(to.display().to_string(), e))?;
+    nix::mount::mount(
+        Some(from),
+        to,
+        None::<&str>,
+        nix::mount::MsFlags::MS_BIND,
+        None::<&str>,
+    )
+    .map_err(|e| NetError::io(format!("bind-mount netns on {}", to.display()), e.into()))?;
+    remove(from)
+}
+
 /// Unpins and deletes a namespace file (the namespace goes away with its last user).
 pub fn remove(path: &Path) -> Result<()> {
     let _ = nix::mount::umount2(path, nix::mount::MntFlags::MNT_DETACH);

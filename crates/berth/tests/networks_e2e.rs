@@ -99,7 +99,8 @@ fn inspect(d: &Daemon, fmt: &str, what: &str) -> String {
         .to_string()
 }
 
-/// Links (bridges, veths) and nft table lines that belong to this daemon.
+/// Links (bridges, veths), pinned namespaces and nft table lines that belong to this
+/// daemon, spare namespaces aside.
 fn footprint(d: &Daemon) -> (usize, usize, Vec<String>) {
     let root = d.data_root().display().to_string();
     let links = std::process::Command::new("ip")
@@ -109,6 +110,8 @@ fn footprint(d: &Daemon) -> (usize, usize, Vec<String>) {
     let links = String::from_utf8_lossy(&links.stdout)
         .lines()
         .filter(|l| l.contains(&format!(":{root}")))
+        // Spare namespaces kept ready on the default bridge come and go.
+        .filter(|l| !l.contains(": vsp"))
         .count();
     let table = ok(d.docker(&[
         "network",
@@ -126,7 +129,11 @@ fn footprint(d: &Daemon) -> (usize, usize, Vec<String>) {
         .map(String::from)
         .collect();
     let netns = std::fs::read_dir(d.dir.path().join("exec/netns"))
-        .map(|r| r.count())
+        .map(|r| {
+            r.flatten()
+                .filter(|e| !e.file_name().to_string_lossy().starts_with("spare-"))
+                .count()
+        })
         .unwrap_or(0);
     (links, netns, rules)
 }
