@@ -341,7 +341,12 @@ impl Store {
     }
 
     /// Stores (or replaces) a record in one of the engine's record tables.
-    pub fn put_record(&self, table: RecordTable, key: &str, value: &[u8]) -> Result<(), StoreError> {
+    pub fn put_record(
+        &self,
+        table: RecordTable,
+        key: &str,
+        value: &[u8],
+    ) -> Result<(), StoreError> {
         let tx = self.db.begin_write()?;
         tx.open_table(table.def())?.insert(key, value)?;
         tx.commit()?;
