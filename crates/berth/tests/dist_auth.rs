@@ -372,3 +372,82 @@ fn bearer_tokens_from_a_fixture_token_server_with_scope_upgrade_and_caching() {
     );
     assert!(config_json(&d2).is_none());
 }
+
+/// `credsStore` in config.json: the secret goes to `docker-credential-<name>`, the
+/// file only lists the registry, and pushes/pulls get the secret back from the helper.
+#[test]
+fn credentials_helper_from_creds_store() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let ht = htpasswd(dir.path(), &[("carol", "helper-pw")]);
+    let Some(reg) = Registry::start(
+        Kind::Berth,
+        &format!(
+            "auth:\n  htpasswd:\n    realm: r\n    path: {}\n",
+            ht.display()
+        ),
+    ) else {
+        return;
+    };
+    let host = reg.host();
+    // A helper speaking the docker-credential-helpers protocol, storing in a file.
+    let bin = dir.path().join("bin");
+    std::fs::create_dir_all(&bin).expect("bin");
+    let store = dir.path().join("helper-store.json");
+    let script = format!(
+        "#!/bin/sh\nS={s}\ncase \"$1\" in\n store) cat > \"$S\" ;;\n get) read url; if [ -f \"$S\" ]; then cat \"$S\"; else echo 'credentials not found in native keychain'; exit 1; fi ;;\n erase) rm -f \"$S\" ;;\nesac\n",
+        s = store.display()
+    );
+    let helper = bin.join("docker-credential-berthtest");
+    std::fs::write(&helper, script).expect("helper");
+    std::fs::set_permissions(&helper, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+        .expect("chmod");
+    let d = daemon(&[]);
+    std::fs::create_dir_all(docker_config(&d)).expect("cfg dir");
+    std::fs::write(
+        docker_config(&d).join("config.json"),
+        r#"{"credsStore": "berthtest"}"#,
+    )
+    .expect("cfg");
+    let path = format!(
+        "{}:{}",
+        bin.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let run = |args: &[&str], stdin: Option<&str>| {
+        let mut c = std::process::Command::new(support::BERTH);
+        c.env("BERTH_HOST", d.host())
+            .env("DOCKER_CONFIG", docker_config(&d))
+            .env("PATH", &path)
+            .args(args)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped());
+        let mut ch = c.spawn().expect("berth");
+        if let (Some(mut i), Some(s)) = (ch.stdin.take(), stdin) {
+            i.write_all(s.as_bytes()).expect("stdin");
+        }
+        ch.wait_with_output().expect("out")
+    };
+    ok(run(
+        &["login", "-u", "carol", "--password-stdin", &host],
+        Some("helper-pw\n"),
+    ));
+    let stored: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&store).expect("helper store")).expect("json");
+    assert_eq!(stored["ServerURL"], host.as_str());
+    assert_eq!(stored["Username"], "carol");
+    assert_eq!(stored["Secret"], "helper-pw");
+    let cfg = config_json(&d).expect("cfg");
+    assert_eq!(
+        cfg["auths"][&host],
+        serde_json::json!({}),
+        "no secret in the file: {cfg}"
+    );
+    assert_eq!(cfg["credsStore"], "berthtest");
+    busybox_image(&d, "bb:1");
+    let name = format!("{host}/carol/bb:1");
+    ok(berth(&d, &["tag", "bb:1", &name]));
+    ok(run(&["push", &name], None));
+    ok(run(&["logout", &host], None));
+    assert!(!store.exists(), "helper erase called");
+}

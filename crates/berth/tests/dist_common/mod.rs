@@ -487,3 +487,79 @@ fn pump_throttled(mut from: TcpStream, mut to: TcpStream, rate: u64) {
     }
     let _ = to.shutdown(Shutdown::Write);
 }
+
+/// A real dockerd (Debian's docker.io) on its own socket, data root and exec root,
+/// stopped by PID on drop.
+pub struct Dockerd {
+    pub dir: tempfile::TempDir,
+    child: Child,
+}
+
+impl Dockerd {
+    pub fn start() -> Option<Dockerd> {
+        if !support::have("dockerd") || !support::have("docker") {
+            println!("SKIP: dockerd not installed");
+            return None;
+        }
+        let dir = tempfile::Builder::new()
+            .prefix("bd")
+            .tempdir_in("/tmp")
+            .expect("tmp");
+        let p = dir.path();
+        let log = std::fs::File::create(p.join("dockerd.log")).expect("log");
+        let child = Command::new("dockerd")
+            .arg("--host")
+            .arg(format!("unix://{}", p.join("d.sock").display()))
+            .arg("--data-root")
+            .arg(p.join("data"))
+            .arg("--exec-root")
+            .arg(p.join("exec"))
+            .arg("--pidfile")
+            .arg(p.join("d.pid"))
+            .args(["--bridge", "none", "--iptables=false"])
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("dockerd");
+        let d = Dockerd { dir, child };
+        let t = Instant::now();
+        while t.elapsed() < Duration::from_secs(60) {
+            if d.docker(&["version"]).status.success() {
+                return Some(d);
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        panic!(
+            "dockerd did not start: {}",
+            std::fs::read_to_string(d.dir.path().join("dockerd.log")).unwrap_or_default()
+        );
+    }
+
+    pub fn docker(&self, args: &[&str]) -> Output {
+        Command::new("docker")
+            .env(
+                "DOCKER_HOST",
+                format!("unix://{}", self.dir.path().join("d.sock").display()),
+            )
+            .env("DOCKER_CONFIG", self.dir.path().join("config"))
+            .args(args)
+            .output()
+            .expect("docker")
+    }
+}
+
+impl Drop for Dockerd {
+    fn drop(&mut self) {
+        // SAFETY: signalling the child we started, by its PID.
+        unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
+        let t = Instant::now();
+        while t.elapsed() < Duration::from_secs(15) {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
