@@ -337,10 +337,11 @@ async fn push_layer(
         }
     }
     // 2. Can it be mounted from another repository of the same registry?
+    // (One attempt: a refused mount already opens the upload session we then use.)
     let mut location = None;
-    for c in cands
+    if let Some(c) = cands
         .iter()
-        .filter(|c| c.registry == reg.name() && c.repository != repo)
+        .find(|c| c.registry == reg.name() && c.repository != repo)
     {
         match reg
             .start_upload(repo, Some((&c.digest, &c.repository)), scopes)
@@ -355,7 +356,6 @@ async fn push_layer(
             }
             UploadStart::Location(l) => {
                 location = Some(l);
-                break;
             }
         }
     }

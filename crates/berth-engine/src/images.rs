@@ -246,9 +246,17 @@ impl Engine {
             });
         }
         out.reverse();
-        if let Some(top) = out.first_mut() {
-            top.id = img.id.to_string();
-            top.tags = self.familiar_tags(tags.get(&img.id));
+        // Like Docker: the newest row is the image, each older row its next ancestor
+        // (the legacy builder's per-step images) while the parent chain lasts.
+        let mut cur = Some(img.clone());
+        for row in out.iter_mut() {
+            let Some(i) = cur else { break };
+            row.id = i.id.to_string();
+            row.tags = self.familiar_tags(tags.get(&i.id));
+            cur = match &i.parent {
+                Some(p) => self.store.image(p)?,
+                None => None,
+            };
         }
         Ok(out)
     }

@@ -183,13 +183,16 @@ fn bearer_tokens_from_the_builtin_token_server() {
     assert!(err.contains("pull access denied"), "{err}");
 }
 
+/// (user, scopes) of each token request the fixture token server answered.
+type SeenScopes = Arc<Mutex<Vec<(String, Vec<String>)>>>;
+
 /// A token server in the shape of Docker Hub's auth service: Basic-authenticated
 /// `GET /token?service=&scope=`, answering RS256 JWTs (with the signing certificate
 /// in `x5c`) that grant what was asked to `alice` and only `pull` to anonymous users.
 struct FixtureTokens {
     port: u16,
     /// (user, scopes) per token request.
-    seen: Arc<Mutex<Vec<(String, Vec<String>)>>>,
+    seen: SeenScopes,
 }
 
 fn pem_body(pem: &str) -> String {
@@ -203,7 +206,7 @@ fn start_fixture_tokens(
 ) -> FixtureTokens {
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
     let port = listener.local_addr().expect("addr").port();
-    let seen: Arc<Mutex<Vec<(String, Vec<String>)>>> = Default::default();
+    let seen: SeenScopes = Default::default();
     let key = jsonwebtoken::EncodingKey::from_rsa_pem(&std::fs::read(key).expect("key"))
         .expect("rsa key");
     let x5c = pem_body(&std::fs::read_to_string(crt).expect("crt"));

@@ -109,12 +109,15 @@ pub enum Command {
     /// Manage berth itself.
     #[command(subcommand)]
     System(system::SystemCmd),
-    /// Run the OCI distribution registry server and its tools.
+    /// Manage volumes.
     #[command(subcommand)]
     Volume(volume::VolumeCmd),
+    /// Manage networks.
     #[command(subcommand)]
     Network(network::NetworkCmd),
+    /// List port mappings or a specific mapping for the container.
     Port(network::PortArgs),
+    /// Run the OCI distribution registry server and its tools.
     Registry(registry::RegistryArgs),
     /// Analyze an image's layers: efficiency, wasted bytes, CI rules, TUI.
     Analyze(analyze::AnalyzeArgs),
