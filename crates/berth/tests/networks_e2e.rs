@@ -155,8 +155,17 @@ fn assert_footprint(d: &Daemon, want: &(usize, usize, Vec<String>)) {
     }
 }
 
+/// The tests of this file run one at a time: each starts a daemon that sweeps the
+/// firewall tables and bridges of daemons it believes dead, and two daemons sharing one
+/// host's nftables concurrently is not a supported setup (as with dockerd).
+fn serial() -> std::sync::MutexGuard<'static, ()> {
+    static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    LOCK.lock().unwrap_or_else(|p| p.into_inner())
+}
+
 #[test]
 fn published_ports_from_the_host_and_between_containers() {
+    let _one_at_a_time = serial();
     let d = daemon();
     let base = footprint(&d);
     let web = httpd(&d, &["--name", "site", "-p", "127.0.0.1:18080:80"]);
@@ -235,6 +244,7 @@ fn published_ports_from_the_host_and_between_containers() {
 
 #[test]
 fn user_networks_resolve_names_and_aliases() {
+    let _one_at_a_time = serial();
     let d = daemon();
     let base = footprint(&d);
     // The docker CLI drives the network commands.
@@ -317,6 +327,7 @@ fn user_networks_resolve_names_and_aliases() {
 
 #[test]
 fn links_give_hosts_entries_and_env() {
+    let _one_at_a_time = serial();
     let d = daemon();
     let web = httpd(&d, &["--name", "webapp", "-e", "GREETING=hi"]);
     let ip = inspect(&d, "{{.NetworkSettings.Networks.bridge.IPAddress}}", &web);
@@ -385,6 +396,7 @@ fn links_give_hosts_entries_and_env() {
 
 #[test]
 fn daemon_restart_keeps_networks_and_connectivity() {
+    let _one_at_a_time = serial();
     let mut d = daemon();
     let base = footprint(&d);
     ok(d.berth(&["network", "create", "keep"]));
