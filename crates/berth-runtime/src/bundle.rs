@@ -8,8 +8,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::config::{ContainerSpec, RootfsSpec};
 use crate::error::RuntimeError;
+use crate::oci_spec;
 use crate::spec::{self, HostInfo};
-use crate::status::{read_json, write_atomic, write_json_atomic};
+use crate::status::{read_json, write_atomic_volatile, write_json_volatile};
 
 /// File name of the shim's settings inside a bundle.
 pub const SHIM_CONFIG: &str = "berth-shim.json";
@@ -42,6 +43,45 @@ pub struct ShimConfig {
     pub group_add: Vec<String>,
 }
 
+/// With `no_new_privs`, moves the spec's seccomp profile out of `config.json` into a
+/// precompiled [`crate::seccomp_bpf::BPF_FILE`] that the shim's executor loads (see
+/// [`crate::seccomp_bpf`] for why); otherwise removes a stale program.
+fn precompile_seccomp(
+    bundle: &Path,
+    oci: &mut oci_spec::runtime::Spec,
+) -> Result<(), RuntimeError> {
+    let bpf_path = bundle.join(crate::seccomp_bpf::BPF_FILE);
+    let nnp = oci
+        .process()
+        .as_ref()
+        .and_then(|p| p.no_new_privileges())
+        .unwrap_or(false);
+    let profile = oci.linux().as_ref().and_then(|l| l.seccomp().clone());
+    match profile {
+        Some(profile) if nnp && !crate::seccomp_bpf::needs_libcontainer(&profile) => {
+            let prog = crate::seccomp_bpf::compile_cached(&profile).map_err(|e| {
+                RuntimeError::Spec(crate::error::SpecError::Invalid {
+                    field: "linux.seccomp".into(),
+                    reason: e.to_string(),
+                })
+            })?;
+            write_atomic_volatile(&bpf_path, &prog)?;
+            if let Some(mut linux) = oci.linux().clone() {
+                linux.set_seccomp(None);
+                oci.set_linux(Some(linux));
+            }
+        }
+        _ => {
+            if let Err(e) = fs::remove_file(&bpf_path) {
+                if e.kind() != std::io::ErrorKind::NotFound {
+                    return Err(RuntimeError::io("remove", &bpf_path, e));
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
 /// Writes `config.json` and `berth-shim.json` for `c` into `bundle` (created if needed).
 pub fn write_bundle(
     bundle: &Path,
@@ -57,12 +97,14 @@ pub fn write_bundle(
         RootfsSpec::Path(p) => p.clone(),
         RootfsSpec::Overlay { .. } => bundle.join("rootfs"),
     };
-    let oci = spec::build(c, &rootfs_path, host)?;
+    let mut oci = spec::build(c, &rootfs_path, host)?;
+    precompile_seccomp(&bundle, &mut oci)?;
     let json = serde_json::to_vec_pretty(&oci).map_err(|e| RuntimeError::Json {
         what: "config.json".into(),
         source: e,
     })?;
-    write_atomic(&bundle.join("config.json"), &json)?;
+    // Both files are rewritten at every start (see `write_atomic_volatile`).
+    write_atomic_volatile(&bundle.join("config.json"), &json)?;
     let shim = ShimConfig {
         id: c.id.clone(),
         rootfs: c.rootfs.clone(),
@@ -75,7 +117,7 @@ pub fn write_bundle(
         user_name: c.user_name.clone(),
         group_add: c.group_add.clone(),
     };
-    write_json_atomic(&bundle.join(SHIM_CONFIG), &shim)
+    write_json_volatile(&bundle.join(SHIM_CONFIG), &shim)
 }
 
 /// Reads `berth-shim.json` from `bundle`.

@@ -11,6 +11,8 @@
 //!   Docker's json-file log format shared by shim and client.
 //! - [`user`]: `-u user[:group]` resolution in the container's own passwd/group files.
 //! - [`cgroups`]: a container's cgroup figures for `docker stats`/`top`.
+//! - [`cgroup_warm`]: takes the cgroup-migration lock's grace period out of a start.
+//! - [`seccomp_bpf`]: Docker's seccomp profile compiled once and loaded by the init.
 //!
 //! Daemon flow: [`bundle::write_bundle`] → [`ShimClient::spawn`] (`start: false` to attach
 //! first, or to set up networking in the new netns from the init's PID) →
@@ -19,6 +21,7 @@
 //! [`shim::recover::cleanup_dead_shim`].
 
 pub mod bundle;
+pub mod cgroup_warm;
 pub mod cgroups;
 pub mod client;
 pub mod config;
@@ -26,6 +29,7 @@ pub mod error;
 pub mod jsonlog;
 pub mod protocol;
 pub mod rootfs;
+pub mod seccomp_bpf;
 pub mod shim;
 pub mod spec;
 pub mod status;

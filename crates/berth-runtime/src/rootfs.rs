@@ -9,7 +9,7 @@ use nix::mount::{mount, umount2, MntFlags, MsFlags};
 
 use crate::config::{EtcFiles, RootfsSpec};
 use crate::error::RuntimeError;
-use crate::status::write_atomic;
+use crate::status::write_atomic_volatile;
 
 /// Longest overlay option string the kernel accepts in one `mount(2)` call (a page).
 const MAX_MOUNT_DATA: usize = 4095;
@@ -141,7 +141,7 @@ pub fn write_etc_files(
         hosts: dir.join("hosts"),
         resolv_conf: dir.join("resolv.conf"),
     };
-    write_atomic(&files.hostname, format!("{hostname}\n").as_bytes())?;
+    write_atomic_volatile(&files.hostname, format!("{hostname}\n").as_bytes())?;
     let mut hosts = String::from(
         "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\nfe00::0\tip6-localnet\nff00::0\tip6-mcastprefix\nff02::1\tip6-allnodes\nff02::2\tip6-allrouters\n",
     );
@@ -151,9 +151,9 @@ pub fn write_etc_files(
     if let Some(ip) = ip {
         hosts.push_str(&format!("{ip}\t{hostname}\n"));
     }
-    write_atomic(&files.hosts, hosts.as_bytes())?;
+    write_atomic_volatile(&files.hosts, hosts.as_bytes())?;
     let host_resolv = fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
-    write_atomic(
+    write_atomic_volatile(
         &files.resolv_conf,
         container_resolv_conf(&host_resolv).as_bytes(),
     )?;

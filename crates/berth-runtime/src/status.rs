@@ -75,6 +75,15 @@ pub fn write_json_atomic<T: Serialize>(path: &Path, value: &T) -> Result<(), Run
     write_atomic(path, &data)
 }
 
+/// Like [`write_json_atomic`] but without the fsyncs (see [`write_atomic_volatile`]).
+pub fn write_json_volatile<T: Serialize>(path: &Path, value: &T) -> Result<(), RuntimeError> {
+    let data = serde_json::to_vec(value).map_err(|e| RuntimeError::Json {
+        what: path.display().to_string(),
+        source: e,
+    })?;
+    write_atomic_volatile(path, &data)
+}
+
 /// Writes `data` to `path` via a temp file, fsync and rename, then fsyncs the directory.
 pub fn write_atomic(path: &Path, data: &[u8]) -> Result<(), RuntimeError> {
     write_atomic_opts(path, data, true)
@@ -82,7 +91,10 @@ pub fn write_atomic(path: &Path, data: &[u8]) -> Result<(), RuntimeError> {
 
 /// Like [`write_atomic`] but without the fsyncs: readers still never see a partial file,
 /// but the file may vanish in a power loss. For records that only describe running
-/// processes (which a reboot ends anyway), such as `shim.json`.
+/// processes (which a reboot ends anyway), such as `shim.json` and `exit.json`, and for
+/// files regenerated at every container start (the bundle's `config.json`, `hostname`,
+/// `hosts`, `resolv.conf`): a power loss stops the container and the next start writes
+/// them again, so syncing them would only add ~1 ms per file to every `run`.
 pub fn write_atomic_volatile(path: &Path, data: &[u8]) -> Result<(), RuntimeError> {
     write_atomic_opts(path, data, false)
 }

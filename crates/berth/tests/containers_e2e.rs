@@ -241,6 +241,45 @@ fn tty_and_isolation() {
     ok(d.berth(&["rm", id]));
 }
 
+/// Docker's seccomp profile and no-new-privileges apply to the init and to exec processes
+/// by default (the filter precompiled by the daemon), and `no-new-privileges=false` keeps
+/// the filter (loaded by libcontainer before capabilities are dropped).
+#[test]
+fn seccomp_and_no_new_privileges() {
+    let d = daemon_with_busybox();
+    let status = "grep -E '^(NoNewPrivs|Seccomp):' /proc/self/status | tr -s '\\t ' ' '; unshare -n true 2>/dev/null && echo UNSHARED; true";
+    let out = ok(d.berth(&["run", "--rm", "busybox", "sh", "-c", status]));
+    assert!(out.contains("NoNewPrivs: 1"), "{out}");
+    assert!(out.contains("Seccomp: 2"), "{out}");
+    assert!(!out.contains("UNSHARED"), "unshare allowed: {out}");
+
+    let id = ok(d.berth(&["run", "-d", "busybox", "sleep", "300"]));
+    let id = id.trim();
+    let out = ok(d.berth(&["exec", id, "sh", "-c", status]));
+    assert!(out.contains("NoNewPrivs: 1"), "exec: {out}");
+    assert!(out.contains("Seccomp: 2"), "exec: {out}");
+    assert!(!out.contains("UNSHARED"), "exec: unshare allowed: {out}");
+    ok(d.berth(&["rm", "-f", id]));
+
+    let out = ok(d.berth(&[
+        "run",
+        "--rm",
+        "--security-opt",
+        "no-new-privileges=false",
+        "busybox",
+        "sh",
+        "-c",
+        status,
+    ]));
+    assert!(out.contains("NoNewPrivs: 0"), "{out}");
+    assert!(out.contains("Seccomp: 2"), "{out}");
+    assert!(!out.contains("UNSHARED"), "{out}");
+
+    let out = ok(d.berth(&["run", "--rm", "--privileged", "busybox", "sh", "-c", status]));
+    assert!(out.contains("Seccomp: 0"), "privileged: {out}");
+    assert!(out.contains("UNSHARED"), "privileged cannot unshare: {out}");
+}
+
 #[test]
 fn memory_limit_oom_kill() {
     let d = daemon_with_busybox();

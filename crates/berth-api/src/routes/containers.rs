@@ -178,19 +178,11 @@ pub async fn wait(
         .get("condition")
         .cloned()
         .unwrap_or_else(|| "not-running".into());
-    // Resolve now so an unknown container is a 404, not an in-band error (a container
-    // removed a moment ago by --rm still answers with its exit code).
-    if let Err(e) = s.engine.container(&id) {
-        let r = s
-            .engine
-            .container_wait(&id, &condition)
-            .await
-            .map_err(|_| e)?;
-        return Ok(Json(r).into_response());
-    }
-    let e = s.engine.clone();
+    // Registered before the headers go out (a container removed a moment ago by --rm
+    // still answers with its exit code; an unknown one is a 404, not an in-band error).
+    let waiter = s.engine.container_waiter(&id, &condition)?;
     let fut = async move {
-        let body = match e.container_wait(&id, &condition).await {
+        let body = match waiter.await {
             Ok(r) => serde_json::to_vec(&r).unwrap_or_default(),
             Err(err) => serde_json::to_vec(
                 &serde_json::json!({"StatusCode": -1, "Error": {"Message": err.to_string()}}),

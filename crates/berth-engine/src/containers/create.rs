@@ -10,6 +10,8 @@ impl Engine {
         name: Option<&str>,
         body: ContainerCreateBody,
     ) -> Result<ContainerCreateResponse> {
+        // The start that usually follows moves a process into a cgroup (see cgroup_warm).
+        berth_runtime::cgroup_warm::warm();
         let image_ref = body
             .image
             .clone()
@@ -217,8 +219,13 @@ impl Engine {
         let etc = berth_runtime::rootfs::write_etc_files(&dir, &hostname, None, &[])
             .map_err(|e| EngineError::Internal(e.to_string()))?;
         self.net_etc_files(rec, &etc)?;
+        // no-new-privileges is on unless asked otherwise (`--security-opt
+        // no-new-privileges=false`, or `--privileged`): berth's default profile is
+        // stricter than Docker's here, and it lets the init load the precompiled seccomp
+        // filter (see `berth_runtime::seccomp_bpf`).
         let mut security = Security {
             privileged: hc.privileged.unwrap_or(false),
+            no_new_privileges: !hc.privileged.unwrap_or(false),
             cap_add: hc.cap_add.clone().unwrap_or_default(),
             cap_drop: hc.cap_drop.clone().unwrap_or_default(),
             read_only_rootfs: hc.readonly_rootfs.unwrap_or(false),
@@ -304,6 +311,7 @@ impl Engine {
         ctr: &Arc<Ctr>,
         start: bool,
     ) -> Result<ShimClient> {
+        berth_runtime::cgroup_warm::warm();
         let rec = ctr.snapshot();
         self.net_prepare(&rec).await?;
         let spec = self.runtime_spec(&rec)?;

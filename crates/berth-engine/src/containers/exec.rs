@@ -90,6 +90,7 @@ impl Engine {
         tty: Option<bool>,
     ) -> Result<Option<berth_runtime::StdioStream>> {
         let mut inst = self.exec_get(id)?;
+        berth_runtime::cgroup_warm::warm();
         if let Some(t) = tty {
             inst.opts.tty = t;
         }

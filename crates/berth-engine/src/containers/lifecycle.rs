@@ -3,6 +3,11 @@
 
 use super::*;
 
+/// A registered wait (see [`Engine::container_waiter`]).
+pub type WaitFuture = std::pin::Pin<
+    Box<dyn std::future::Future<Output = Result<ContainerWaitResponse>> + Send + 'static>,
+>;
+
 impl Engine {
     /// Loads container records at startup and reconnects to live shims.
     pub async fn restore_containers(self: &Arc<Self>) -> Result<()> {
@@ -259,8 +264,16 @@ impl Engine {
         name: &str,
         condition: &str,
     ) -> Result<ContainerWaitResponse> {
+        self.container_waiter(name, condition)?.await
+    }
+
+    /// Registers a wait now and returns the future that resolves when the condition is
+    /// met: the API sends the response headers only after this, so a client that has
+    /// them knows an exit that happens from then on cannot be missed (`run` starts the
+    /// container right after, without a guessed delay).
+    pub fn container_waiter(self: &Arc<Self>, name: &str, condition: &str) -> Result<WaitFuture> {
         let ctr = match self.container(name) {
-            Ok(c) => c,
+            Ok(c) => Some(c),
             Err(EngineError::NotFound(m)) => {
                 let gone = self
                     .containers
@@ -271,40 +284,46 @@ impl Engine {
                     .iter()
                     .find(|(id, _)| id.starts_with(name))
                     .map(|(_, (c, _))| *c);
-                return match hit {
-                    Some(code) if name.len() >= 12 => Ok(ContainerWaitResponse {
-                        status_code: code,
-                        error: None,
-                    }),
-                    _ => Err(EngineError::NotFound(m)),
-                };
+                match hit {
+                    Some(code) if name.len() >= 12 => {
+                        return Ok(Box::pin(std::future::ready(Ok(ContainerWaitResponse {
+                            status_code: code,
+                            error: None,
+                        }))))
+                    }
+                    _ => return Err(EngineError::NotFound(m)),
+                }
             }
             Err(e) => return Err(e),
         };
+        let ctr = ctr.expect("resolved above");
         let mut rx = ctr.changed.subscribe();
         let start_gen = ctr.snapshot().state.exits;
-        loop {
-            let rec = ctr.snapshot();
-            let removed = *rx.borrow() == u64::MAX;
-            let done = match condition {
-                "removed" => removed,
-                "next-exit" => rec.state.exits > start_gen || removed,
-                _ => !matches!(rec.state.status.as_str(), "running" | "paused") || removed,
-            };
-            if done {
-                return Ok(ContainerWaitResponse {
-                    status_code: rec.state.exit_code,
-                    error: None,
-                });
-            }
-            if rx.changed().await.is_err() {
+        let condition = condition.to_string();
+        Ok(Box::pin(async move {
+            loop {
                 let rec = ctr.snapshot();
-                return Ok(ContainerWaitResponse {
-                    status_code: rec.state.exit_code,
-                    error: None,
-                });
+                let removed = *rx.borrow() == u64::MAX;
+                let done = match condition.as_str() {
+                    "removed" => removed,
+                    "next-exit" => rec.state.exits > start_gen || removed,
+                    _ => !matches!(rec.state.status.as_str(), "running" | "paused") || removed,
+                };
+                if done {
+                    return Ok(ContainerWaitResponse {
+                        status_code: rec.state.exit_code,
+                        error: None,
+                    });
+                }
+                if rx.changed().await.is_err() {
+                    let rec = ctr.snapshot();
+                    return Ok(ContainerWaitResponse {
+                        status_code: rec.state.exit_code,
+                        error: None,
+                    });
+                }
             }
-        }
+        }))
     }
 
     /// `POST /containers/{id}/kill`.

@@ -134,6 +134,8 @@ pub struct InitParams<'a> {
     pub console_size: Option<(u16, u16)>,
     /// First argument, for error messages.
     pub args0: &'a str,
+    /// The precompiled seccomp filter (`seccomp.bpf` in the bundle), if any.
+    pub seccomp_bpf: Option<std::sync::Arc<Vec<u8>>>,
 }
 
 /// Creates (but does not start) the container's init process.
@@ -141,7 +143,11 @@ pub fn create_init(p: &InitParams<'_>) -> Result<(Container, Stdio), CreateError
     let mut io = Stdio::default();
     let mut builder = ContainerBuilder::new(p.id.to_string(), SyscallType::default())
         .with_root_path(p.runtime_root)
-        .map_err(|e| ("runtime root", e))?;
+        .map_err(|e| ("runtime root", e))?
+        .with_executor(SeccompExecutor {
+            bpf: p.seccomp_bpf.clone(),
+            profile: None,
+        });
     let listener = if p.tty {
         let _ = fs::remove_file(p.console_socket);
         let l = UnixListener::bind(p.console_socket).map_err(|e| ("console socket", e))?;
@@ -172,19 +178,26 @@ pub fn create_init(p: &InitParams<'_>) -> Result<(Container, Stdio), CreateError
     Ok((container, io))
 }
 
-/// Runs the exec'd program like libcontainer's default executor, after loading the
-/// container's seccomp profile: libcontainer 0.7's tenant (exec) path builds a spec without
-/// `linux.seccomp`, so without this `docker exec` processes would run unfiltered. Loading a
-/// filter after capabilities are dropped needs `no_new_privs`, which the exec process
-/// therefore gets whenever a profile applies.
-#[derive(Clone)]
+/// Runs the process like libcontainer's default executor, after loading a seccomp filter:
+/// - `bpf`: the program the daemon compiled once ([`crate::seccomp_bpf`]); used for the
+///   init and exec processes of containers with `no_new_privs` (berth's default);
+/// - `profile`: an OCI profile compiled here with libseccomp, for exec processes of a
+///   container without a precompiled program (libcontainer 0.7's tenant path builds a spec
+///   without `linux.seccomp`, so without this `docker exec` processes would run
+///   unfiltered). Loading a filter after capabilities are dropped needs `no_new_privs`,
+///   which the exec process therefore gets whenever a filter applies.
+#[derive(Clone, Default)]
 struct SeccompExecutor {
+    bpf: Option<std::sync::Arc<Vec<u8>>>,
     profile: Option<LinuxSeccomp>,
 }
 
 impl Executor for SeccompExecutor {
     fn exec(&self, spec: &Spec) -> Result<(), ExecutorError> {
-        if let Some(profile) = &self.profile {
+        if let Some(prog) = &self.bpf {
+            crate::seccomp_bpf::load(prog)
+                .map_err(|e| ExecutorError::Other(format!("loading seccomp filter: {e}")))?;
+        } else if let Some(profile) = &self.profile {
             libcontainer::seccomp::initialize_seccomp(profile)
                 .map_err(|e| ExecutorError::Other(format!("loading seccomp profile: {e}")))?;
         }
@@ -210,6 +223,8 @@ pub struct ExecParams<'a> {
     pub seq: u64,
     /// The mounted root filesystem (for `-u` name lookups).
     pub rootfs: &'a Path,
+    /// The container's precompiled seccomp filter, if any.
+    pub seccomp_bpf: Option<std::sync::Arc<Vec<u8>>>,
 }
 
 /// Starts an exec process in the running container; returns its pid and stdio.
@@ -218,17 +233,29 @@ pub fn create_exec(p: &ExecParams<'_>, req: &ExecRequest) -> Result<(i32, Stdio)
     if req.args.is_empty() {
         return Err(CreateError::runtime("no command specified"));
     }
-    let process = exec_process(p.spec, p.rootfs, req)?;
+    let mut process = exec_process(p.spec, p.rootfs, req)?;
+    if p.seccomp_bpf.is_some() {
+        process.set_no_new_privileges(Some(true));
+    }
     let process_file = p.scratch.join(format!("exec-{}.json", p.seq));
     let data = serde_json::to_vec(&process).map_err(|e| ("encode process", e))?;
     fs::write(&process_file, data).map_err(|e| ("write process file", e))?;
     let console = p.scratch.join(format!("exec-{}.sock", p.seq));
     let mut io = Stdio::default();
-    let profile = p.spec.linux().as_ref().and_then(|l| l.seccomp().clone());
+    let executor = match &p.seccomp_bpf {
+        Some(prog) => SeccompExecutor {
+            bpf: Some(prog.clone()),
+            profile: None,
+        },
+        None => SeccompExecutor {
+            bpf: None,
+            profile: p.spec.linux().as_ref().and_then(|l| l.seccomp().clone()),
+        },
+    };
     let mut builder = ContainerBuilder::new(p.id.to_string(), SyscallType::default())
         .with_root_path(p.runtime_root)
         .map_err(|e| ("runtime root", e))?
-        .with_executor(SeccompExecutor { profile });
+        .with_executor(executor);
     let listener = if req.tty {
         let _ = fs::remove_file(&console);
         let l = UnixListener::bind(&console).map_err(|e| ("console socket", e))?;

@@ -16,7 +16,7 @@ use crate::bundle::read_shim_config;
 use crate::error::RuntimeError;
 use crate::rootfs;
 use crate::status::{
-    now_rfc3339, read_exit, write_json_atomic, ExitRecord, EXIT_FILE, SOCKET_FILE,
+    now_rfc3339, read_exit, write_json_volatile, ExitRecord, EXIT_FILE, SOCKET_FILE,
 };
 
 /// Cleans up container `id` whose shim is gone and returns its exit record (the one the
@@ -67,6 +67,6 @@ pub fn cleanup_dead_shim(
         finished_at: now_rfc3339(),
         error: Some(format!("shim for container {id} exited unexpectedly")),
     };
-    write_json_atomic(&state_dir.join(EXIT_FILE), &rec)?;
+    write_json_volatile(&state_dir.join(EXIT_FILE), &rec)?;
     Ok(rec)
 }

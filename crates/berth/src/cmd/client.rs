@@ -1,5 +1,6 @@
-//! Connecting to a Docker-API daemon (berth's or dockerd) with `bollard`, and turning
-//! its errors into the one-line messages the docker CLI prints.
+//! Connecting to a Docker-API daemon (berth's or dockerd) with `bollard` (and plain hyper
+//! requests where bollard falls short), and turning its errors into the one-line messages
+//! the docker CLI prints.
 
 use anyhow::{anyhow, Result};
 use bollard::Docker;
@@ -70,4 +71,37 @@ pub fn runtime() -> Result<tokio::runtime::Runtime> {
     Ok(tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?)
+}
+
+/// An HTTP request to the daemon over its unix socket, for what bollard cannot do
+/// (streams it does not model, and acting as soon as the response headers arrive).
+pub async fn request(
+    opts: &ClientOpts,
+    method: &str,
+    path: &str,
+    headers: &[(&str, String)],
+    body: Vec<u8>,
+) -> Result<hyper::Response<hyper::body::Incoming>> {
+    let host = opts.host();
+    let sock = host
+        .strip_prefix("unix://")
+        .ok_or_else(|| anyhow!("unsupported host {host:?}: only unix:// sockets are supported"))?;
+    let stream = tokio::net::UnixStream::connect(sock).await.map_err(|_| {
+        anyhow!("Cannot connect to the berth daemon at {host}. Is the daemon running? (start it with `berth daemon`)")
+    })?;
+    let (mut send, conn) =
+        hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream)).await?;
+    tokio::spawn(async move {
+        let _ = conn.await;
+    });
+    let mut rb = hyper::Request::builder()
+        .method(method)
+        .uri(format!("/v1.44{path}"))
+        .header("host", "berth")
+        .header("content-length", body.len().to_string());
+    for (k, v) in headers {
+        rb = rb.header(*k, v.as_str());
+    }
+    let req = rb.body(http_body_util::Full::new(bytes::Bytes::from(body)))?;
+    Ok(send.send_request(req).await?)
 }

@@ -278,7 +278,7 @@ pub fn attach(opts: &ClientOpts, a: AttachArgs) -> Result<i32> {
         }
         let stdin = !a.no_stdin && cfg.open_stdin.unwrap_or(false);
         let id = info.id.unwrap_or_default();
-        attach_and_start(&d, &id, stdin, cfg.tty.unwrap_or(false), false, false).await
+        attach_and_start(opts, &d, &id, stdin, cfg.tty.unwrap_or(false), false, false).await
     });
     rt.shutdown_background();
     r

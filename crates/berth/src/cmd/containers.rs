@@ -405,13 +405,23 @@ pub fn run(opts: &ClientOpts, a: RunArgs) -> Result<i32> {
             println!("{id}");
             return Ok(0);
         }
-        attach_and_start(&d, &id, a.flags.interactive, a.flags.tty, a.flags.rm, true).await
+        attach_and_start(
+            opts,
+            &d,
+            &id,
+            a.flags.interactive,
+            a.flags.tty,
+            a.flags.rm,
+            true,
+        )
+        .await
     });
     rt.shutdown_background();
     r
 }
 
 pub(crate) async fn attach_and_start(
+    opts: &ClientOpts,
     d: &Docker,
     id: &str,
     stdin: bool,
@@ -434,18 +444,7 @@ pub(crate) async fn attach_and_start(
         .await
         .map_err(|e| exit125(api_error(e)))?;
     let condition = if rm { "removed" } else { "next-exit" };
-    // Send the wait now (bollard's streams are lazy), before the container can exit.
-    let wait_stream = d.wait_container(
-        id,
-        Some(qp::WaitContainerOptions {
-            condition: condition.into(),
-        }),
-    );
-    let mut wait = tokio::spawn(async move {
-        let mut s = Box::pin(wait_stream);
-        s.next().await
-    });
-    tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    let mut wait = register_wait(opts, id, condition).await?;
     if start {
         if let Err(e) = d
             .start_container(id, None::<qp::StartContainerOptions>)
@@ -500,13 +499,45 @@ pub(crate) async fn attach_and_start(
     if let Some(t) = stdin_task {
         t.abort();
     }
-    let code = match (&mut wait).await.ok().flatten() {
-        Some(Ok(r)) => r.status_code as i32,
-        Some(Err(bollard::errors::Error::DockerContainerWaitError { code, .. })) => code as i32,
-        Some(Err(e)) => return Err(exit125(api_error(e))),
-        None => 0,
+    let code = match (&mut wait).await {
+        Ok(r) => r?,
+        Err(e) => return Err(exit125(anyhow::anyhow!("wait: {e}"))),
     };
     Ok(code)
+}
+
+/// Sends `POST /containers/{id}/wait` and returns once the daemon has answered with the
+/// headers: berth's daemon (like dockerd) registers the wait before it sends them, so an
+/// exit from then on cannot be missed and the container can be started at once. The task
+/// resolves to the exit code.
+async fn register_wait(
+    opts: &ClientOpts,
+    id: &str,
+    condition: &str,
+) -> Result<tokio::task::JoinHandle<Result<i32>>> {
+    let path = format!("/containers/{id}/wait?condition={condition}");
+    let resp = super::client::request(opts, "POST", &path, &[], Vec::new())
+        .await
+        .map_err(exit125)?;
+    let status = resp.status();
+    Ok(tokio::spawn(async move {
+        let body = http_body_util::BodyExt::collect(resp.into_body())
+            .await
+            .map(|b| b.to_bytes())
+            .unwrap_or_default();
+        let v: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
+        let failure = if status.is_success() {
+            v["Error"]["Message"].as_str().filter(|m| !m.is_empty())
+        } else {
+            Some(v["message"].as_str().unwrap_or("wait failed"))
+        };
+        if let Some(msg) = failure {
+            return Err(exit125(anyhow::anyhow!(
+                "Error response from daemon: {msg}"
+            )));
+        }
+        Ok(v["StatusCode"].as_i64().unwrap_or(0) as i32)
+    }))
 }
 
 /// `berth create`.
@@ -549,7 +580,7 @@ pub fn start(opts: &ClientOpts, a: StartArgs) -> Result<i32> {
                 .map_err(api_error)?;
             let tty = info.config.as_ref().and_then(|c| c.tty).unwrap_or(false);
             let id = info.id.unwrap_or_default();
-            return attach_and_start(&d, &id, a.interactive, tty, false, true).await;
+            return attach_and_start(opts, &d, &id, a.interactive, tty, false, true).await;
         }
         Ok(for_each(&a.containers, async |c: &str| {
             d.start_container(c, None::<qp::StartContainerOptions>)

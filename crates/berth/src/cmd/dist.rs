@@ -69,38 +69,6 @@ pub struct LogoutArgs {
     pub server: Option<String>,
 }
 
-/// An HTTP request to the daemon over its unix socket.
-async fn request(
-    opts: &ClientOpts,
-    method: &str,
-    path: &str,
-    headers: &[(&str, String)],
-    body: Vec<u8>,
-) -> Result<hyper::Response<hyper::body::Incoming>> {
-    let host = opts.host();
-    let sock = host
-        .strip_prefix("unix://")
-        .ok_or_else(|| anyhow!("unsupported host {host:?}: only unix:// sockets are supported"))?;
-    let stream = tokio::net::UnixStream::connect(sock).await.map_err(|_| {
-        anyhow!("Cannot connect to the berth daemon at {host}. Is the daemon running? (start it with `berth daemon`)")
-    })?;
-    let (mut send, conn) =
-        hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream)).await?;
-    tokio::spawn(async move {
-        let _ = conn.await;
-    });
-    let mut rb = hyper::Request::builder()
-        .method(method)
-        .uri(format!("/v1.44{path}"))
-        .header("host", "berth")
-        .header("content-length", body.len().to_string());
-    for (k, v) in headers {
-        rb = rb.header(*k, v.as_str());
-    }
-    let req = rb.body(http_body_util::Full::new(bytes::Bytes::from(body)))?;
-    Ok(send.send_request(req).await?)
-}
-
 /// The daemon's `{"message": …}` as the docker CLI shows it.
 async fn api_failure(resp: hyper::Response<hyper::body::Incoming>) -> anyhow::Error {
     let status = resp.status();
@@ -318,7 +286,7 @@ pub fn pull(opts: &ClientOpts, a: PullArgs) -> Result<i32> {
     }
     let rt = super::client::runtime()?;
     rt.block_on(async {
-        let resp = request(
+        let resp = super::client::request(
             opts,
             "POST",
             &q,
@@ -362,7 +330,7 @@ pub fn push(opts: &ClientOpts, a: PushArgs) -> Result<i32> {
     }
     let rt = super::client::runtime()?;
     rt.block_on(async {
-        let resp = request(
+        let resp = super::client::request(
             opts,
             "POST",
             &q,
@@ -482,7 +450,7 @@ pub fn login(opts: &ClientOpts, a: LoginArgs) -> Result<i32> {
     let rt = super::client::runtime()?;
     let answer = rt.block_on(async {
         let body = serde_json::to_vec(&auth)?;
-        let resp = request(
+        let resp = super::client::request(
             opts,
             "POST",
             "/auth",
