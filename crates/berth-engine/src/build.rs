@@ -5,6 +5,14 @@
 //! Build containers get the same records, shims and cleanup as `docker run`
 //! containers; they are removed whatever the step's outcome, also when the client
 //! goes away (the process is killed first).
+//!
+//! Cancellation: the build thread asks [`RunEvents::cancelled`] at least every
+//! [`CANCEL_POLL`], whether or not the step prints (a step that prints all the time, a
+//! download's progress for one, must not hide the client going away), and the task
+//! driving the container watches the flag from the start of the container until its
+//! exit has been seen (also after its output ended). A step that did not succeed
+//! returns only once its container is removed and its network endpoint (veth,
+//! pinned namespace) is gone, so a failed or cancelled build leaves nothing behind.
 
 use crate::containers::ContainerRecord;
 use crate::error::EngineError;
@@ -19,6 +27,10 @@ use std::io::Read;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// How often a RUN step checks whether the build was cancelled.
+const CANCEL_POLL: Duration = Duration::from_millis(100);
 
 /// Runs RUN steps as containers of this engine.
 struct Runner {
@@ -45,6 +57,9 @@ impl RunBackend for Runner {
         // from this blocking thread.
         let (tx, rx) = std::sync::mpsc::channel();
         let cancel = Arc::new(AtomicBool::new(false));
+        if events.cancelled() {
+            cancel.store(true, Ordering::Relaxed);
+        }
         {
             let (engine, id, cancel) = (engine.clone(), id.clone(), cancel.clone());
             self.rt.spawn(async move {
@@ -52,15 +67,22 @@ impl RunBackend for Runner {
                 let _ = tx.send(RunMsg::Done(r));
             });
         }
+        let mut checked = Instant::now();
         let res = loop {
-            match rx.recv_timeout(std::time::Duration::from_millis(200)) {
+            let msg = rx.recv_timeout(CANCEL_POLL);
+            // Checked whatever arrived: a step whose output never pauses must not keep
+            // the check from running.
+            if !cancel.load(Ordering::Relaxed) && (checked.elapsed() >= CANCEL_POLL || msg.is_err())
+            {
+                checked = Instant::now();
+                if events.cancelled() {
+                    cancel.store(true, Ordering::Relaxed);
+                }
+            }
+            match msg {
                 Ok(RunMsg::Output(d)) => events.output(&d),
                 Ok(RunMsg::Done(r)) => break r,
-                Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
-                    if events.cancelled() {
-                        cancel.store(true, Ordering::Relaxed);
-                    }
-                }
+                Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {}
                 Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => {
                     break Err(BuildError::Failed(
                         "the build container's task ended".into(),
@@ -69,11 +91,16 @@ impl RunBackend for Runner {
             }
         };
         let res = match res {
+            Ok(0) if cancel.load(Ordering::Relaxed) => Err(BuildError::Cancelled),
             Ok(0) => on_success(&engine.ctr_dir(&id).join("upper")).map(|_| 0),
             other => other,
         };
         if let Err(e) = self.rt.block_on(engine.container_remove(&id, true, false)) {
             tracing::warn!(container = %id, "removing build container: {e}");
+        }
+        if !matches!(res, Ok(0)) {
+            // The build ends here: its network endpoint must be gone when it answers.
+            self.rt.block_on(engine.net_released(&id));
         }
         let _ = std::fs::remove_dir_all(engine.build_files_dir(&id));
         res
@@ -191,6 +218,8 @@ impl Engine {
     }
 
     /// Starts a created build container, streams its output and returns its exit code.
+    /// When `cancel` is set (before the start, while it runs, or while its exit is
+    /// awaited) the process is killed and [`BuildError::Cancelled`] returned.
     async fn build_run(
         self: &Arc<Self>,
         id: &str,
@@ -201,6 +230,9 @@ impl Engine {
             .container_attach(id, false, true, true)
             .await
             .map_err(failed)?;
+        if cancel.load(Ordering::Relaxed) {
+            return Err(BuildError::Cancelled);
+        }
         if let Err(e) = self.container_start(id).await {
             return Err(match e {
                 EngineError::StartFailed { exit_code, message } => BuildError::Run {
@@ -210,12 +242,20 @@ impl Engine {
                 other => failed(other),
             });
         }
-        let mut exit = None;
-        if let Some(mut stream) = stream {
-            let mut tick = tokio::time::interval(std::time::Duration::from_millis(100));
+        let cancelled = async {
+            let mut tick = tokio::time::interval(CANCEL_POLL / 2);
             loop {
-                tokio::select! {
-                    ev = stream.next() => match ev {
+                tick.tick().await;
+                if cancel.load(Ordering::Relaxed) {
+                    return;
+                }
+            }
+        };
+        let run = async {
+            let mut exit = None;
+            if let Some(mut stream) = stream {
+                loop {
+                    match stream.next().await {
                         Ok(Some(StreamEvent::Stdout(d))) | Ok(Some(StreamEvent::Stderr(d))) => {
                             let _ = out.send(RunMsg::Output(d));
                         }
@@ -228,20 +268,23 @@ impl Engine {
                             tracing::warn!(container = %id, "build output: {e}");
                             break;
                         }
-                    },
-                    _ = tick.tick() => {
-                        if cancel.load(Ordering::Relaxed) {
-                            let _ = self.container_kill(id, Some("KILL")).await;
-                            return Err(BuildError::Cancelled);
-                        }
                     }
                 }
             }
+            // The output may end before the process does (it closed its stdout and
+            // stderr): the exit is still awaited under the cancellation watch.
+            let waited = self
+                .container_wait(id, "not-running")
+                .await
+                .map_err(failed)?;
+            Ok(exit.unwrap_or(waited.status_code))
+        };
+        tokio::select! {
+            r = run => r,
+            _ = cancelled => {
+                let _ = self.container_kill(id, Some("KILL")).await;
+                Err(BuildError::Cancelled)
+            }
         }
-        let waited = self
-            .container_wait(id, "not-running")
-            .await
-            .map_err(failed)?;
-        Ok(exit.unwrap_or(waited.status_code))
     }
 }

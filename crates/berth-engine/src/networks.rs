@@ -132,6 +132,9 @@ pub struct Networking {
     /// The last address handed out per network (allocation goes round-robin).
     last_ip: Mutex<HashMap<String, Ipv4Addr>>,
     filling: std::sync::atomic::AtomicBool,
+    /// Background releases under way (container ID → set to true when done), for
+    /// [`Engine::net_released`].
+    releasing: Mutex<HashMap<String, tokio::sync::watch::Receiver<bool>>>,
 }
 
 /// A namespace made ahead of time for the default bridge: starting a container then
@@ -441,12 +444,14 @@ impl Engine {
         h.links.delete(&n.bridge).await.map_err(net_err)
     }
 
-    /// At a clean daemon stop with no container running: removes the bridges and the
-    /// firewall table (they are made again at the next start).
+    /// At a clean daemon stop: removes the spare namespaces (always: they belong to no
+    /// container), and with no container running also the bridges and the firewall table
+    /// (they are made again at the next start).
     pub async fn shutdown_networks(&self) {
         let Some(h) = self.host_net() else {
             return;
         };
+        self.drop_spares().await;
         if self
             .all_records()
             .iter()
@@ -454,7 +459,6 @@ impl Engine {
         {
             return;
         }
-        self.drop_spares().await;
         for r in self.all_records() {
             self.net_teardown(&r, true).await;
         }
@@ -1095,6 +1099,13 @@ impl Engine {
         let veths: Vec<String> = eps.into_iter().map(|e| e.veth).collect();
         let ns = self.netns_path(&rec.id);
         let id = rec.id.clone();
+        let (done, rx) = tokio::sync::watch::channel(false);
+        self.net
+            .releasing
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(id.clone(), rx);
+        let engine = self.clone();
         tokio::spawn(async move {
             let t = std::time::Instant::now();
             for v in veths {
@@ -1103,8 +1114,30 @@ impl Engine {
                 }
             }
             let _ = berth_net::netns::remove(&ns);
+            engine
+                .net
+                .releasing
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .remove(&id);
+            let _ = done.send(true);
             tracing::debug!(container = %id, elapsed = ?t.elapsed(), "network released");
         });
+    }
+
+    /// Waits until the background part of [`Self::net_release`] for a removed container
+    /// (its veths and pinned namespace) is done; returns at once when none is under way.
+    pub(crate) async fn net_released(&self, id: &str) {
+        let rx = self
+            .net
+            .releasing
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(id)
+            .cloned();
+        if let Some(mut rx) = rx {
+            let _ = rx.wait_for(|done| *done).await;
+        }
     }
 
     /// Which namespace the runtime puts the container in.

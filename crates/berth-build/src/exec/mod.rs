@@ -1,7 +1,9 @@
 //! The executor: runs a [`BuildPlan`] against the store, like Docker's legacy builder.
 //!
-//! [`Builder::build`] opens the context tar (into a reusable per-slot directory, so an
-//! unchanged context is neither rewritten nor re-hashed), plans the build, and runs
+//! [`Builder::build`] opens the context tar (into a per-slot directory, removed when the
+//! build ends whatever its outcome; the content-hash cache is kept, so an unchanged
+//! context is not re-hashed), reads the request body to its end (see
+//! [`Builder::build`]), plans the build, and runs
 //! the stages the target needs wave by wave ([`crate::stages::StageGraph::waves`]),
 //! the stages of one wave on parallel threads. Every step commits an image whose
 //! parent is the previous step's ([`stage`]); its cache key
@@ -116,6 +118,16 @@ impl Drop for Slot<'_> {
     }
 }
 
+/// A build's context directory (`<data-root>/builder/context-<slot>`), removed when the
+/// build ends, however it ends.
+struct ContextDir(PathBuf);
+
+impl Drop for ContextDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
 /// The build's own temp directory under the store's `tmp/` (swept at daemon start).
 struct TempDir(PathBuf);
 
@@ -134,6 +146,15 @@ impl Builder {
     pub fn new(data_root: &Path) -> Builder {
         let root = data_root.join("builder");
         let hash_cache = HashCache::load(&root.join("hash-cache.json"));
+        // Context directories of builds a crash interrupted (a finished one removes its
+        // own). The builder is made on the first build, before any slot is taken.
+        if let Ok(rd) = std::fs::read_dir(&root) {
+            for e in rd.flatten() {
+                if e.file_name().to_string_lossy().starts_with("context-") {
+                    let _ = std::fs::remove_dir_all(e.path());
+                }
+            }
+        }
         Builder {
             tmp: data_root.join("tmp"),
             root,
@@ -156,32 +177,36 @@ impl Builder {
     }
 
     /// Runs one build from a context tar (plain or compressed). Returns the image ID.
+    ///
+    /// Whatever the outcome, the context directory and the build's temp directory are
+    /// gone when this returns. Once the tar is extracted the rest of `context_tar` is
+    /// read and dropped (a tar's last end-of-archive block, a record's padding): over
+    /// HTTP, a request body never read to its end keeps the server from reading the
+    /// connection, so it would not notice the client going away (cancelling the build)
+    /// until it next wrote something.
     pub fn build(
         &self,
         store: &Store,
         backend: &dyn RunBackend,
-        context_tar: impl Read,
+        mut context_tar: impl Read,
         req: &BuildRequest,
         out: &dyn Progress,
     ) -> Result<Digest, BuildError> {
         let slot = self.slot();
-        let ctx_dir = self.root.join(format!("context-{}", slot.index));
-        std::fs::create_dir_all(&ctx_dir).map_err(|e| BuildError::io(&ctx_dir, e))?;
+        let ctx_dir = ContextDir(self.root.join(format!("context-{}", slot.index)));
+        std::fs::create_dir_all(&ctx_dir.0).map_err(|e| BuildError::io(&ctx_dir.0, e))?;
         let ctx =
-            match context::open_context_reusing(context_tar, req.dockerfile.as_deref(), &ctx_dir) {
-                Ok(c) => c,
-                Err(e) => {
-                    // A half-extracted slot must not be trusted by the next build.
-                    let _ = std::fs::remove_dir_all(&ctx_dir);
-                    return Err(e.into());
-                }
-            };
+            context::open_context_reusing(&mut context_tar, req.dockerfile.as_deref(), &ctx_dir.0)?;
+        io::copy(&mut context_tar, &mut io::sink())
+            .map_err(|e| BuildError::io("build context", e))?;
+        drop(context_tar);
         let tmp = TempDir(self.tmp.join(format!("build-{:016x}", rootfs::rand_u64())));
         std::fs::create_dir_all(&tmp.0).map_err(|e| BuildError::io(&tmp.0, e))?;
         let res = self.run_plan(store, backend, &ctx, req, out, &tmp.0);
         if let Err(e) = self.hash_cache.save(&self.root.join("hash-cache.json")) {
             tracing::warn!("saving the build hash cache: {e}");
         }
+        drop(ctx_dir);
         drop(slot);
         res
     }
