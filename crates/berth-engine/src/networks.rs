@@ -16,6 +16,7 @@ use berth_net::dns::{DnsServer, Names};
 use berth_net::firewall::{FirewallDriver, NetworkRules, Nft, PortRule, Proto};
 use berth_net::ipam;
 use berth_net::link::{mac_for, mac_string, Links};
+use berth_net::owner::Owner;
 use berth_net::ports::{parse_port_key, reserve, Reservation};
 use berth_net::NetError;
 use berth_runtime::config::{EtcFiles, NetworkMode};
@@ -266,9 +267,26 @@ impl Engine {
 
     async fn init_networks_inner(self: &Arc<Self>, opts: &NetOptions) -> Result<()> {
         let links = Links::host().map_err(net_err)?;
-        let root = self.data_root().display().to_string();
-        let pid = std::process::id();
-        sweep_stale(&links, &root, pid).await;
+        let owner = Owner::new(self.data_root().display().to_string(), std::process::id());
+        let root = owner.root.clone();
+        // Until this daemon's bridge and table exist, marked as its own, no other daemon
+        // on the host sweeps, picks a bridge name or makes a table (see berth_net::owner).
+        let host_lock = berth_net::host_lock().map_err(net_err)?;
+        let swept = berth_net::owner::sweep(&links, &owner).await;
+        if swept != Default::default() {
+            tracing::info!(links = ?swept.links, tables = ?swept.tables, "swept what gone daemons left");
+        }
+        let tables = Nft::list_tables().unwrap_or_default();
+        // A table is another daemon's when its comment names another data root.
+        let foreign_table = |name: &str| {
+            tables.iter().any(|t| {
+                t.name == name
+                    && t.comment
+                        .as_deref()
+                        .and_then(berth_net::owner::parse_table_comment)
+                        .is_some_and(|r| r != root)
+            })
+        };
         let mut pools = Vec::new();
         for p in &opts.pools {
             pools.push(ipam::parse_pool(p).map_err(EngineError::BadRequest)?);
@@ -299,9 +317,11 @@ impl Engine {
         let mut previous = self.default_bridge();
         if let Some(d) = &previous {
             let taken = match links.get(&d.bridge).await.map_err(net_err)? {
-                Some(l) => parse_alias(&l.alias).map(|a| a.2) != Some(root.as_str()),
+                Some(l) => {
+                    berth_net::owner::parse_alias(&l.alias).map(|a| a.2) != Some(root.as_str())
+                }
                 None => false,
-            };
+            } || foreign_table(&d.bridge);
             if d.bridge.is_empty() || taken {
                 previous = None;
             }
@@ -314,13 +334,15 @@ impl Engine {
                 None,
             ),
             None => {
-                let _lock = berth_net::host_lock().map_err(net_err)?;
+                // A name is free when neither a link nor a table has it (a table left
+                // behind by a daemon is not adopted with its rules and port maps).
                 let names: HashSet<String> = links
                     .list()
                     .await
                     .map_err(net_err)?
                     .into_iter()
                     .map(|l| l.name)
+                    .chain(tables.iter().map(|t| t.name.clone()))
                     .collect();
                 let name = (0..)
                     .map(|i| format!("berth{i}"))
@@ -344,7 +366,7 @@ impl Engine {
                         (s, ipam::first_host(&s))
                     }
                 };
-                let alias = format!("berth:{name}:{pid}:{root}");
+                let alias = owner.link_alias(&name);
                 links
                     .ensure_bridge(&name, gw, subnet.prefix_len(), &alias)
                     .await
@@ -370,12 +392,14 @@ impl Engine {
             }
         };
         let _ = default;
-        let fw: Arc<dyn FirewallDriver> = Arc::new(Nft::new(&table));
+        let fw: Arc<dyn FirewallDriver> =
+            Arc::new(Nft::new(&table).with_comment(Some(owner.table_comment())));
         fw.setup_base().map_err(net_err)?;
+        drop(host_lock);
         let _ = self.net.host.set(NetHost {
             links,
             fw,
-            alias: format!("berth:{table}:{pid}:{root}"),
+            alias: owner.link_alias(&table),
             pools,
         });
         for n in self.network_records()? {
@@ -1808,54 +1832,6 @@ fn write_file(p: &Path, s: &str) -> Result<()> {
     std::fs::write(&tmp, s)
         .and_then(|_| std::fs::rename(&tmp, p))
         .map_err(|e| EngineError::Internal(format!("{}: {e}", p.display())))
-}
-
-/// `berth:<table>:<pid>:<data root>` → its parts.
-fn parse_alias(a: &str) -> Option<(&str, u32, &str)> {
-    let rest = a.strip_prefix("berth:")?;
-    let mut it = rest.splitn(3, ':');
-    let table = it.next()?;
-    let pid = it.next()?.parse().ok()?;
-    let root = it.next()?;
-    Some((table, pid, root))
-}
-
-/// Removes links (and nft tables) left by daemons that are gone (their process is not
-/// running: test daemons killed on temporary roots), and re-marks this data root's own
-/// links (a restarted daemon adopts what its previous process made).
-async fn sweep_stale(links: &Links, own_root: &str, own_pid: u32) {
-    let Ok(all) = links.list().await else {
-        return;
-    };
-    let mut tables = HashSet::new();
-    let mut live_tables = HashSet::new();
-    for l in all {
-        if !l.alias.starts_with("berth:") {
-            continue;
-        }
-        match parse_alias(&l.alias) {
-            Some((table, _, root)) if root == own_root => {
-                let _ = std::fs::write(
-                    format!("/sys/class/net/{}/ifalias", l.name),
-                    format!("berth:{table}:{own_pid}:{root}"),
-                );
-                live_tables.insert(table.to_string());
-            }
-            Some((table, pid, _)) if Path::new(&format!("/proc/{pid}")).exists() => {
-                live_tables.insert(table.to_string());
-            }
-            other => {
-                tracing::info!(link = %l.name, alias = %l.alias, "removing a link of a daemon that is gone");
-                let _ = links.delete(&l.name).await;
-                if let Some((table, _, _)) = other {
-                    tables.insert(table.to_string());
-                }
-            }
-        }
-    }
-    for t in tables.difference(&live_tables) {
-        let _ = Nft::new(t).teardown_base();
-    }
 }
 
 /// Adds the default bridge's legacy top-level fields (`IPAddress`, `Gateway`,

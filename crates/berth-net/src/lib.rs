@@ -6,7 +6,8 @@
 //! - [`firewall`]: the [`firewall::FirewallDriver`] trait (setup/teardown pairs) and its
 //!   nftables backend: outbound NAT, published ports, internal networks;
 //! - [`ports`]: holding published host ports;
-//! - [`dns`]: the embedded DNS server of user-defined networks.
+//! - [`dns`]: the embedded DNS server of user-defined networks;
+//! - [`owner`]: which daemon owns a link or table, and the sweep of dead daemons'.
 //!
 //! The engine owns the records (networks, endpoints and their addresses) and calls these
 //! rooms to make the kernel match them.
@@ -17,12 +18,16 @@ pub mod firewall;
 pub mod ipam;
 pub mod link;
 pub mod netns;
+pub mod owner;
 pub mod ports;
 
 pub use error::{NetError, Result};
 
-/// An exclusive host-wide lock (`/run/lock/berth-net.lock`) held while a daemon picks a
-/// subnet and creates its bridge, so two daemons on one host never pick the same one.
+/// An exclusive host-wide lock (`/run/lock/berth-net.lock`), held while a daemon sweeps
+/// what dead daemons left ([`owner::sweep`]), picks its bridge's name and subnet and
+/// makes its bridge and nftables table, and while it picks a network's subnet: two
+/// daemons on one host never pick the same name or subnet, and a sweep never sees a
+/// daemon half made. Released when the file is dropped (closed).
 pub fn host_lock() -> Result<std::fs::File> {
     let dir = std::path::Path::new("/run/lock");
     let _ = std::fs::create_dir_all(dir);

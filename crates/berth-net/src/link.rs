@@ -179,6 +179,16 @@ impl Links {
         }
     }
 
+    /// Deletes the link with this index (a link of that name made since is not
+    /// touched); a missing link is not an error.
+    pub async fn delete_index(&self, index: u32) -> Result<()> {
+        match self.handle.link().del(index).execute().await {
+            Ok(()) => Ok(()),
+            Err(e) if errno(&e) == Some(libc::ENODEV) => Ok(()),
+            Err(e) => Err(NetError::nl(format!("delete link #{index}"), e)),
+        }
+    }
+
     /// Creates a veth pair, plugs `host_end` into `bridge` (up, hairpin on) and moves
     /// `peer` into the namespace pinned at `netns`.
     pub async fn add_veth(

@@ -1,7 +1,9 @@
 //! End-to-end networking tests against a real `berth daemon` (real namespaces, veths,
 //! bridges and nftables rules): published ports reached from the host on 127.0.0.1,
 //! `-P`, user-defined networks with DNS names and aliases, `--link`, bad input, cleanup
-//! back to the baseline, and connectivity across a daemon restart. Traffic only goes to
+//! back to the baseline, connectivity across a daemon restart, and daemons sharing the
+//! host (each test runs its own daemon, in parallel; daemons starting while another is
+//! down for a restart leave its bridge and table alone). Traffic only goes to
 //! 127.0.0.0/8 and to addresses berth created (its bridges and containers).
 
 mod support;
@@ -102,17 +104,7 @@ fn inspect(d: &Daemon, fmt: &str, what: &str) -> String {
 /// Links (bridges, veths), pinned namespaces and nft table lines that belong to this
 /// daemon, spare namespaces aside.
 fn footprint(d: &Daemon) -> (usize, usize, Vec<String>) {
-    let root = d.data_root().display().to_string();
-    let links = std::process::Command::new("ip")
-        .args(["-o", "link", "show"])
-        .output()
-        .unwrap();
-    let links = String::from_utf8_lossy(&links.stdout)
-        .lines()
-        .filter(|l| l.contains(&format!(":{root}")))
-        // Spare namespaces kept ready on the default bridge come and go.
-        .filter(|l| !l.contains(": vsp"))
-        .count();
+    let links = footprint_links(d);
     let table = ok(d.docker(&[
         "network",
         "inspect",
@@ -138,6 +130,21 @@ fn footprint(d: &Daemon) -> (usize, usize, Vec<String>) {
     (links, netns, rules)
 }
 
+/// How many links (bridges, veths) are marked as this daemon's, spares aside.
+fn footprint_links(d: &Daemon) -> usize {
+    let root = d.data_root().display().to_string();
+    let links = std::process::Command::new("ip")
+        .args(["-o", "link", "show"])
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&links.stdout)
+        .lines()
+        .filter(|l| l.contains(&format!(":{root}")))
+        // Spare namespaces kept ready on the default bridge come and go.
+        .filter(|l| !l.contains(": vsp"))
+        .count()
+}
+
 /// The footprint comes back to `want` (veths and namespaces of removed containers go
 /// away in the background, within moments).
 #[track_caller]
@@ -155,17 +162,8 @@ fn assert_footprint(d: &Daemon, want: &(usize, usize, Vec<String>)) {
     }
 }
 
-/// The tests of this file run one at a time: each starts a daemon that sweeps the
-/// firewall tables and bridges of daemons it believes dead, and two daemons sharing one
-/// host's nftables concurrently is not a supported setup (as with dockerd).
-fn serial() -> std::sync::MutexGuard<'static, ()> {
-    static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
-    LOCK.lock().unwrap_or_else(|p| p.into_inner())
-}
-
 #[test]
 fn published_ports_from_the_host_and_between_containers() {
-    let _one_at_a_time = serial();
     let d = daemon();
     let base = footprint(&d);
     let web = httpd(&d, &["--name", "site", "-p", "127.0.0.1:18080:80"]);
@@ -244,7 +242,6 @@ fn published_ports_from_the_host_and_between_containers() {
 
 #[test]
 fn user_networks_resolve_names_and_aliases() {
-    let _one_at_a_time = serial();
     let d = daemon();
     let base = footprint(&d);
     // The docker CLI drives the network commands.
@@ -327,7 +324,6 @@ fn user_networks_resolve_names_and_aliases() {
 
 #[test]
 fn links_give_hosts_entries_and_env() {
-    let _one_at_a_time = serial();
     let d = daemon();
     let web = httpd(&d, &["--name", "webapp", "-e", "GREETING=hi"]);
     let ip = inspect(&d, "{{.NetworkSettings.Networks.bridge.IPAddress}}", &web);
@@ -396,7 +392,6 @@ fn links_give_hosts_entries_and_env() {
 
 #[test]
 fn daemon_restart_keeps_networks_and_connectivity() {
-    let _one_at_a_time = serial();
     let mut d = daemon();
     let base = footprint(&d);
     ok(d.berth(&["network", "create", "keep"]));
@@ -440,4 +435,90 @@ fn daemon_restart_keeps_networks_and_connectivity() {
     }
     ok(d.berth(&["network", "rm", "keep"]));
     assert_footprint(&d, &base);
+}
+
+/// The default bridge's name (also the name of the daemon's nftables table).
+fn bridge_name(d: &Daemon) -> String {
+    inspect(
+        d,
+        "{{index .Options \"com.docker.network.bridge.name\"}}",
+        "bridge",
+    )
+}
+
+/// `nft list table ip <name>`, or None when there is no such table.
+fn nft_table(name: &str) -> Option<String> {
+    let o = std::process::Command::new("nft")
+        .args(["list", "table", "ip", name])
+        .output()
+        .unwrap();
+    o.status.success().then(|| stdout(&o))
+}
+
+#[test]
+fn daemons_starting_meanwhile_leave_a_restarting_daemons_network_alone() {
+    let mut d = daemon();
+    ok(d.berth(&["network", "create", "stay"]));
+    httpd(
+        &d,
+        &[
+            "--name",
+            "srv",
+            "--network",
+            "stay",
+            "-p",
+            "127.0.0.1:18095:80",
+        ],
+    );
+    assert!(http_get("127.0.0.1:18095").ends_with("hello from berth\n"));
+    let table = bridge_name(&d);
+    let mine = format!("comment \"berth-owner:{}\"", d.data_root().display());
+    assert!(nft_table(&table).unwrap().contains(&mine));
+    let links_before = footprint(&d).0;
+    // Down for a restart: its pid is dead, its data root (and its containers) still
+    // there. Three daemons start meanwhile, at the same time, each sweeping what dead
+    // daemons left.
+    d.kill9();
+    let others: Vec<Daemon> = std::thread::scope(|s| {
+        let hs: Vec<_> = (0..3).map(|_| s.spawn(Daemon::start)).collect();
+        hs.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    // Each made its own bridge and table, marked as its own.
+    let mut names: Vec<String> = others.iter().map(bridge_name).collect();
+    names.push(table.clone());
+    names.sort();
+    names.dedup();
+    assert_eq!(names.len(), 4, "{names:?}");
+    for o in &others {
+        let t = nft_table(&bridge_name(o)).expect("the daemon's table");
+        let own = format!("comment \"berth-owner:{}\"", o.data_root().display());
+        assert!(t.contains(&own), "{t}");
+    }
+    // The stopped daemon's table, bridges and veths are all still there: the container
+    // is still reachable through its published port (DNAT by its table, over its veth).
+    let t = nft_table(&table).expect("the stopped daemon's table was removed");
+    assert!(t.contains(&mine), "{t}");
+    assert!(t.contains("18095"), "{t}");
+    assert_eq!(footprint_links(&d), links_before);
+    assert!(http_get("127.0.0.1:18095").ends_with("hello from berth\n"));
+    // Back up, it adopts them; the others' tables are untouched.
+    d.spawn();
+    assert_eq!(bridge_name(&d), table);
+    assert!(http_get("127.0.0.1:18095").ends_with("hello from berth\n"));
+    let out = ok(d.berth(&[
+        "run",
+        "--rm",
+        "--network",
+        "stay",
+        "web",
+        "wget",
+        "-qO-",
+        "http://srv/index.html",
+    ]));
+    assert_eq!(out, "hello from berth\n");
+    for o in &others {
+        assert!(nft_table(&bridge_name(o)).is_some());
+    }
+    ok(d.berth(&["rm", "-f", "srv"]));
+    ok(d.berth(&["network", "rm", "stay"]));
 }

@@ -5,7 +5,7 @@
 
 mod nft;
 
-pub use nft::Nft;
+pub use nft::{Nft, TableInfo};
 
 use crate::error::Result;
 use ipnet::Ipv4Net;
