@@ -132,3 +132,69 @@ pub fn sync_filesystem(path: &Path) -> Result<(), StoreError> {
     }
     Ok(())
 }
+
+/// Marks `dir` as a "top of a directory hierarchy" for ext4's Orlov allocator
+/// (`FS_TOPDIR_FL`, `chattr +T`), so that the directories created in it (staged layers)
+/// are spread over block groups with free inodes instead of all landing in the parent's
+/// group. Without it, unpacking right after a layer was removed made ext4 scan past every
+/// recently freed inode of that group for each new file (`recently_deleted` in
+/// `find_inode_bit`): a 2000-file pull took 1.3 s instead of 0.63 s on this host. Other
+/// filesystems ignore or refuse the flag; failures are not errors.
+pub fn mark_top_dir(dir: &Path) {
+    use std::os::fd::AsRawFd;
+    const FS_TOPDIR_FL: libc::c_long = 0x0002_0000;
+    let Ok(f) = File::open(dir) else {
+        return;
+    };
+    let mut flags: libc::c_long = 0;
+    // SAFETY: both ioctls take a pointer to a long, valid for the call.
+    unsafe {
+        if libc::ioctl(f.as_raw_fd(), libc::FS_IOC_GETFLAGS, &mut flags) != 0 {
+            return;
+        }
+        if flags & FS_TOPDIR_FL == 0 {
+            flags |= FS_TOPDIR_FL;
+            let _ = libc::ioctl(f.as_raw_fd(), libc::FS_IOC_SETFLAGS, &flags);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn flags(dir: &Path) -> Option<libc::c_long> {
+        use std::os::fd::AsRawFd;
+        let f = File::open(dir).ok()?;
+        let mut flags: libc::c_long = 0;
+        // SAFETY: pointer to a long, valid for the call.
+        let rc = unsafe { libc::ioctl(f.as_raw_fd(), libc::FS_IOC_GETFLAGS, &mut flags) };
+        (rc == 0).then_some(flags)
+    }
+
+    #[test]
+    fn top_dir_flag_is_set_where_the_filesystem_has_it() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let before = flags(dir.path());
+        mark_top_dir(dir.path());
+        match (before, flags(dir.path())) {
+            (Some(_), Some(after)) => {
+                // ext4 keeps the flag; a filesystem without it may drop it silently.
+                let fs_is_ext4 = std::process::Command::new("stat")
+                    .args(["-f", "-c", "%T"])
+                    .arg(dir.path())
+                    .output()
+                    .map(|o| String::from_utf8_lossy(&o.stdout).trim() == "ext2/ext3")
+                    .unwrap_or(false);
+                if fs_is_ext4 {
+                    assert_ne!(after & 0x0002_0000, 0, "FS_TOPDIR_FL not set");
+                } else {
+                    eprintln!("skipped: temp dir is not on ext4");
+                }
+            }
+            _ => eprintln!("skipped: the filesystem has no inode flags"),
+        }
+        // Idempotent.
+        mark_top_dir(dir.path());
+    }
+}

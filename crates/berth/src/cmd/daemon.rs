@@ -109,6 +109,9 @@ pub fn run(a: DaemonArgs) -> Result<i32> {
         };
         berth_api::serve(engine.clone(), listener, shutdown).await?;
         engine.shutdown_networks().await;
+        if let Err(e) = engine.store().flush_layers() {
+            tracing::warn!("flushing layers at shutdown: {e}");
+        }
         let _ = std::fs::remove_file(&path);
         Ok(0)
     })

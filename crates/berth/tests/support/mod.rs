@@ -136,12 +136,52 @@ fn walk(root: &Path, dir: &Path, out: &mut Vec<(String, u64)>) {
 
 impl Drop for Daemon {
     fn drop(&mut self) {
-        if let Some(c) = &self.child {
-            // SIGTERM for a clean shutdown, then make sure.
+        if let Some(c) = &mut self.child {
+            // SIGTERM for a clean shutdown (it removes the daemon's spare network
+            // namespaces), then make sure.
             unsafe { libc::kill(c.id() as i32, libc::SIGTERM) };
-            std::thread::sleep(Duration::from_millis(50));
+            let t = Instant::now();
+            while t.elapsed() < Duration::from_secs(5) {
+                if matches!(c.try_wait(), Ok(Some(_))) {
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(10));
+            }
         }
         self.kill9();
+        release_tree(self.dir.path());
+    }
+}
+
+/// Kills the shims of containers left running under `dir` and detaches every mount below
+/// it (overlay rootfs, pinned network namespaces), so that removing the temp dir works
+/// and a test run leaves nothing mounted on the host.
+pub fn release_tree(dir: &Path) {
+    let prefix = format!("{}/", dir.display());
+    if let Ok(rd) = std::fs::read_dir("/proc") {
+        for e in rd.flatten() {
+            let Ok(pid) = e.file_name().to_string_lossy().parse::<i32>() else {
+                continue;
+            };
+            let cmd = std::fs::read(e.path().join("cmdline")).unwrap_or_default();
+            let cmd = String::from_utf8_lossy(&cmd);
+            if cmd.starts_with(BERTH) && cmd.contains("\0shim\0") && cmd.contains(&prefix) {
+                unsafe { libc::kill(pid, libc::SIGKILL) };
+            }
+        }
+    }
+    let mut mounts: Vec<String> = std::fs::read_to_string("/proc/self/mountinfo")
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| l.split(' ').nth(4).map(str::to_string))
+        .filter(|m| m.starts_with(&prefix))
+        .collect();
+    // Deepest first.
+    mounts.sort_by_key(|m| std::cmp::Reverse(m.len()));
+    for m in mounts {
+        if let Ok(c) = std::ffi::CString::new(m) {
+            unsafe { libc::umount2(c.as_ptr(), libc::MNT_DETACH) };
+        }
     }
 }
 
