@@ -14,9 +14,10 @@ use crate::progress::Progress;
 use crate::{Dist, StoreHandle};
 use berth_oci::media_types as mt;
 use berth_oci::{Descriptor, Digest, ImageConfig, Index, Manifest, Platform, Reference};
-use berth_store::ingest::{ingest_layer, write_temp};
+use berth_store::ingest::{ingest_layer, ingest_layer_opts, write_temp};
 use berth_store::{chain_ids, ConfigSource, NewImage, StagedLayer};
 use futures::StreamExt;
+use sha2::{Digest as _, Sha256};
 use std::collections::HashMap;
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read, Write};
@@ -601,25 +602,54 @@ async fn fetch_layer(
                 }
             }
         }
+        // The download is hashed and written to the partial file here, on the network
+        // side, so that the unpacking thread only decompresses, hashes the tar and
+        // writes files (two pipeline stages on two cores instead of one).
+        let mut blob_hash = Sha256::new();
+        if offset > 0 {
+            let mut f = File::open(&partial)
+                .map_err(|e| DistError::io(format!("opening {}", partial.display()), e))?
+                .take(offset);
+            let mut buf = vec![0u8; 1 << 20];
+            loop {
+                let n = f
+                    .read(&mut buf)
+                    .map_err(|e| DistError::io(format!("reading {}", partial.display()), e))?;
+                if n == 0 {
+                    break;
+                }
+                blob_hash.update(&buf[..n]);
+            }
+        }
+        let mut tee = tee;
         let reader = TeeReader {
             prefix,
             rx,
-            tee,
+            tee: None,
             cur: bytes::Bytes::new(),
         };
         let ingest = tokio::task::spawn_blocking({
             let content = content.clone();
-            move || ingest_layer(&content, reader)
+            move || ingest_layer_opts(&content, reader, false)
         });
         let mut net_err: Option<String> = None;
+        let mut got = offset;
         if let Some(resp) = resp {
             let mut stream = resp.bytes_stream();
-            let mut got = offset;
             progress.bytes(&short, "Downloading", got, total);
             while let Some(chunk) = stream.next().await {
                 match chunk {
                     Ok(b) => {
                         got += b.len() as u64;
+                        blob_hash.update(&b);
+                        if let Some(f) = &mut tee {
+                            if let Err(e) = f.write_all(&b) {
+                                let msg = format!("writing {}: {e}", partial.display());
+                                let _ = tx.send(Err(io::Error::other(msg.clone()))).await;
+                                net_err = Some(msg);
+                                break;
+                            }
+                        }
                         if got > total && total > 0 {
                             let _ = tx
                                 .send(Err(io::Error::other(format!(
@@ -629,18 +659,16 @@ async fn fetch_layer(
                                 .await;
                             break;
                         }
-                        if let Err(unsent) = tx.send(Ok(b)).await {
-                            // The unpacker stopped (bad content) and closed the partial
-                            // file. Finish the blob into it so its digest can be checked:
-                            // a digest mismatch is the clearer error.
-                            if let Ok(mut f) = OpenOptions::new().append(true).open(&partial) {
-                                let mut ok = true;
-                                if let Ok(b) = unsent.0 {
-                                    ok = f.write_all(&b).is_ok();
-                                }
-                                while let (true, Some(Ok(b))) = (ok, stream.next().await) {
+                        if tx.send(Ok(b)).await.is_err() {
+                            // The unpacker stopped (bad content). Finish the blob into the
+                            // partial file so its digest can be checked: a digest
+                            // mismatch is the clearer error.
+                            if let Some(f) = &mut tee {
+                                while let Some(Ok(b)) = stream.next().await {
                                     got += b.len() as u64;
-                                    ok = got <= total && f.write_all(&b).is_ok();
+                                    if got > total || f.write_all(&b).is_err() {
+                                        break;
+                                    }
                                 }
                             }
                             break;
@@ -657,9 +685,18 @@ async fn fetch_layer(
             }
         }
         drop(tx);
+        drop(tee);
         let staged = ingest
             .await
             .map_err(|e| DistError::Invalid(format!("unpack task failed: {e}")))?;
+        let staged = staged.map(|mut st| {
+            if st.compression != berth_oci::media_types::LayerCompression::None {
+                st.blob_digest = Digest::from_sha256_hex(&hex::encode(blob_hash.finalize()))
+                    .unwrap_or_else(|_| Digest::sha256_of(b""));
+                st.blob_size = got;
+            }
+            st
+        });
         match (staged, net_err) {
             (Ok(st), None) => {
                 progress.status(&short, "Verifying Checksum");

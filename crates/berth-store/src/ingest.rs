@@ -137,16 +137,27 @@ fn read_head(r: &mut impl Read) -> io::Result<Vec<u8>> {
 pub fn ingest_auto(content: &ContentStore, mut r: impl Read) -> Result<Ingested, StoreError> {
     let head = read_head(&mut r).map_err(|e| StoreError::Invalid(format!("reading: {e}")))?;
     match sniff(&head) {
-        Sniffed::Tar(c) => Ok(Ingested::Layer(stage(content, &head[..], r, c)?)),
+        Sniffed::Tar(c) => Ok(Ingested::Layer(stage(content, &head[..], r, c, true)?)),
         Sniffed::Other => Ok(Ingested::Blob(write_temp(content, (&head[..]).chain(r))?)),
     }
 }
 
 /// Ingests a stream that must be a layer (plain, gzip or zstd tar).
-pub fn ingest_layer(content: &ContentStore, mut r: impl Read) -> Result<StagedLayer, StoreError> {
+pub fn ingest_layer(content: &ContentStore, r: impl Read) -> Result<StagedLayer, StoreError> {
+    ingest_layer_opts(content, r, true)
+}
+
+/// [`ingest_layer`]; with `hash_blob` false the compressed stream is not hashed here and
+/// `blob_digest` is left for the caller to fill (a puller that hashes the download on
+/// its network thread, so that this thread only decompresses and unpacks).
+pub fn ingest_layer_opts(
+    content: &ContentStore,
+    mut r: impl Read,
+    hash_blob: bool,
+) -> Result<StagedLayer, StoreError> {
     let head = read_head(&mut r).map_err(|e| StoreError::Invalid(format!("reading: {e}")))?;
     match sniff(&head) {
-        Sniffed::Tar(c) => stage(content, &head[..], r, c),
+        Sniffed::Tar(c) => stage(content, &head[..], r, c, hash_blob),
         Sniffed::Other if head.is_empty() => Err(StoreError::Invalid(
             "empty input: expected a tar archive".into(),
         )),
@@ -195,6 +206,7 @@ fn stage(
     head: &[u8],
     rest: impl Read,
     compression: LayerCompression,
+    hash_blob: bool,
 ) -> Result<StagedLayer, StoreError> {
     let dir = content.temp_path("stage");
     let diff = dir.join("diff");
@@ -212,7 +224,7 @@ fn stage(
     let skel = File::create(&skel_path).map_err(|e| StoreError::io(&skel_path, e))?;
     let mut outer = HashReader {
         inner: head.chain(rest),
-        hasher: (compression != LayerCompression::None).then(Sha256::new),
+        hasher: (hash_blob && compression != LayerCompression::None).then(Sha256::new),
         n: 0,
     };
     let bad = |e: io::Error| StoreError::Invalid(format!("decompressing layer: {e}"));
