@@ -452,12 +452,12 @@ impl Dist {
     }
 }
 
-/// Reads a file's first `len` bytes, then chunks from the network, appending those to
-/// the file as they pass (so the next attempt can resume from it).
+/// Reads a file's first `len` bytes (what an earlier attempt downloaded), then the chunks
+/// the network side sends (which it also appends to that file, so the next attempt can
+/// resume from it).
 struct TeeReader {
     prefix: Option<io::Take<File>>,
     rx: tokio::sync::mpsc::Receiver<io::Result<bytes::Bytes>>,
-    tee: Option<File>,
     cur: bytes::Bytes,
 }
 
@@ -474,12 +474,7 @@ impl Read for TeeReader {
             match self.rx.blocking_recv() {
                 None => return Ok(0),
                 Some(Err(e)) => return Err(e),
-                Some(Ok(b)) => {
-                    if let Some(f) = &mut self.tee {
-                        f.write_all(&b)?;
-                    }
-                    self.cur = b;
-                }
+                Some(Ok(b)) => self.cur = b,
             }
         }
         let n = buf.len().min(self.cur.len());
@@ -581,7 +576,6 @@ async fn fetch_layer(
                         TeeReader {
                             prefix,
                             rx,
-                            tee: None,
                             cur: bytes::Bytes::new(),
                         },
                     )
@@ -625,7 +619,6 @@ async fn fetch_layer(
         let reader = TeeReader {
             prefix,
             rx,
-            tee: None,
             cur: bytes::Bytes::new(),
         };
         let ingest = tokio::task::spawn_blocking({

@@ -10,31 +10,48 @@
 //!
 //! So when a container is about to be created or started, [`warm`] moves a short-lived
 //! thread of the daemon into the cgroup it is already in (a no-op for the cgroup tree, but
-//! a writer of the lock) in the background. The container's own migration a few
-//! milliseconds later then either joins that grace period or falls in the fast window
-//! after it. Nothing is kept running: without container starts the lock goes back to idle
-//! and the rest of the system's forks and exits keep their fast path.
+//! a writer of the lock), and keeps doing so every few milliseconds for [`HOLD`] after the
+//! last request: the container's own migration then finds the lock warm, and so do the
+//! next starts of a burst (`run` in a loop, `compose up`). Without container starts the
+//! thread ends, the lock goes back to idle and the rest of the system's forks and exits
+//! keep their fast path.
 
 use std::fs;
 use std::io::Write;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
-static IN_FLIGHT: AtomicBool = AtomicBool::new(false);
+/// How long the lock is kept warm after the last request.
+pub const HOLD: Duration = Duration::from_secs(2);
+/// Interval between no-op migrations: well under an RCU grace period (~10 ms here).
+const EVERY: Duration = Duration::from_millis(3);
 
-/// Starts a no-op cgroup migration of a helper thread in the background (at most one at a
-/// time). Errors are ignored: this only saves time.
+/// `Some(deadline)` while a warming thread runs.
+static UNTIL: Mutex<Option<Instant>> = Mutex::new(None);
+
+/// Starts (or extends) keeping the cgroup-migration lock warm. Errors are ignored: this
+/// only saves time.
 pub fn warm() {
-    if IN_FLIGHT.swap(true, Ordering::AcqRel) {
+    let mut until = UNTIL.lock().unwrap_or_else(|p| p.into_inner());
+    let running = until.is_some();
+    *until = Some(Instant::now() + HOLD);
+    if running {
         return;
     }
+    drop(until);
     let spawned = std::thread::Builder::new()
         .name("cgroup-warm".into())
-        .spawn(|| {
+        .spawn(|| loop {
             let _ = move_self_in_place();
-            IN_FLIGHT.store(false, Ordering::Release);
+            std::thread::sleep(EVERY);
+            let mut until = UNTIL.lock().unwrap_or_else(|p| p.into_inner());
+            if until.is_none_or(|d| Instant::now() >= d) {
+                *until = None;
+                return;
+            }
         });
     if spawned.is_err() {
-        IN_FLIGHT.store(false, Ordering::Release);
+        *UNTIL.lock().unwrap_or_else(|p| p.into_inner()) = None;
     }
 }
 

@@ -766,7 +766,7 @@ fn interrupted_build_leaves_nothing_behind() {
 
 /// A finished build removes its context directory too.
 #[test]
-fn finished_builds_remove_their_context() {
+fn context_dirs_are_reused_and_pruned() {
     let d = daemon_with_busybox();
     let ctx = context(
         &d,
@@ -777,6 +777,7 @@ fn finished_builds_remove_their_context() {
                 "FROM busybox\nCOPY a.txt /a.txt\nRUN cat /a.txt\n",
             ),
             ("a.txt", "hello\n"),
+            ("old.txt", "only in the first context\n"),
         ],
     );
     let builder = d.data_root().join("builder");
@@ -792,15 +793,24 @@ fn finished_builds_remove_their_context() {
     };
     let first = ok(build(&d, &["-t", "ctxdir"], &ctx));
     assert!(first.contains("hello"), "{first}");
-    assert_eq!(contexts(), Vec::<String>::new());
-    // The content-hash cache outlives the directory: the rebuild is all cache hits.
+    // One slot, kept for the next build, holding this context.
+    assert_eq!(contexts(), vec!["context-0".to_string()]);
+    let slot = builder.join("context-0");
+    assert!(slot.join("old.txt").is_file());
+    // The next build's context replaces it: files it no longer has are pruned.
+    std::fs::remove_file(ctx.join("old.txt")).unwrap();
     let again = ok(build(&d, &["-t", "ctxdir"], &ctx));
     assert_eq!(again.matches(" ---> Using cache").count(), 2, "{again}");
-    assert_eq!(contexts(), Vec::<String>::new());
-    // So does a failed one.
+    assert_eq!(contexts(), vec!["context-0".to_string()]);
+    assert!(!slot.join("old.txt").exists(), "stale context file kept");
+    assert_eq!(
+        std::fs::read_to_string(slot.join("a.txt")).unwrap(),
+        "hello\n"
+    );
+    // A failed build keeps it too (the usual edit-and-rebuild loop).
     std::fs::write(ctx.join("Dockerfile"), "FROM busybox\nRUN exit 7\n").unwrap();
     assert_eq!(code(&build(&d, &[], &ctx)), 7);
-    assert_eq!(contexts(), Vec::<String>::new());
+    assert_eq!(contexts(), vec!["context-0".to_string()]);
 }
 
 #[test]

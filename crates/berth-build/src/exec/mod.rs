@@ -1,9 +1,9 @@
 //! The executor: runs a [`BuildPlan`] against the store, like Docker's legacy builder.
 //!
-//! [`Builder::build`] opens the context tar (into a per-slot directory, removed when the
-//! build ends whatever its outcome; the content-hash cache is kept, so an unchanged
-//! context is not re-hashed), reads the request body to its end (see
-//! [`Builder::build`]), plans the build, and runs
+//! [`Builder::build`] opens the context tar (into a reusable per-slot directory, so an
+//! unchanged context is neither rewritten nor re-hashed; removed when a build is
+//! cancelled), reads the request body to its end (see [`Builder::build`]), plans the
+//! build, and runs
 //! the stages the target needs wave by wave ([`crate::stages::StageGraph::waves`]),
 //! the stages of one wave on parallel threads. Every step commits an image whose
 //! parent is the previous step's ([`stage`]); its cache key
@@ -118,13 +118,21 @@ impl Drop for Slot<'_> {
     }
 }
 
-/// A build's context directory (`<data-root>/builder/context-<slot>`), removed when the
-/// build ends, however it ends.
-struct ContextDir(PathBuf);
+/// A build slot's context directory (`<data-root>/builder/context-<slot>`). It is kept
+/// after a build that got to run (the next build in the slot rewrites only the files that
+/// changed and prunes the rest: a cached rebuild of a 200 MB context does not write
+/// 200 MB again), and removed when the extraction failed or the build was cancelled.
+/// There are as many as builds ever ran at once.
+struct ContextDir {
+    path: PathBuf,
+    keep: bool,
+}
 
 impl Drop for ContextDir {
     fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
+        if !self.keep {
+            let _ = std::fs::remove_dir_all(&self.path);
+        }
     }
 }
 
@@ -178,8 +186,8 @@ impl Builder {
 
     /// Runs one build from a context tar (plain or compressed). Returns the image ID.
     ///
-    /// Whatever the outcome, the context directory and the build's temp directory are
-    /// gone when this returns. Once the tar is extracted the rest of `context_tar` is
+    /// The build's temp directory is gone when this returns, and so is the slot's context
+    /// directory if the build was cancelled (see `ContextDir`). Once the tar is extracted the rest of `context_tar` is
     /// read and dropped (a tar's last end-of-archive block, a record's padding): over
     /// HTTP, a request body never read to its end keeps the server from reading the
     /// connection, so it would not notice the client going away (cancelling the build)
@@ -193,16 +201,23 @@ impl Builder {
         out: &dyn Progress,
     ) -> Result<Digest, BuildError> {
         let slot = self.slot();
-        let ctx_dir = ContextDir(self.root.join(format!("context-{}", slot.index)));
-        std::fs::create_dir_all(&ctx_dir.0).map_err(|e| BuildError::io(&ctx_dir.0, e))?;
-        let ctx =
-            context::open_context_reusing(&mut context_tar, req.dockerfile.as_deref(), &ctx_dir.0)?;
+        let mut ctx_dir = ContextDir {
+            path: self.root.join(format!("context-{}", slot.index)),
+            keep: false,
+        };
+        std::fs::create_dir_all(&ctx_dir.path).map_err(|e| BuildError::io(&ctx_dir.path, e))?;
+        let ctx = context::open_context_reusing(
+            &mut context_tar,
+            req.dockerfile.as_deref(),
+            &ctx_dir.path,
+        )?;
         io::copy(&mut context_tar, &mut io::sink())
             .map_err(|e| BuildError::io("build context", e))?;
         drop(context_tar);
         let tmp = TempDir(self.tmp.join(format!("build-{:016x}", rootfs::rand_u64())));
         std::fs::create_dir_all(&tmp.0).map_err(|e| BuildError::io(&tmp.0, e))?;
         let res = self.run_plan(store, backend, &ctx, req, out, &tmp.0);
+        ctx_dir.keep = !matches!(res, Err(BuildError::Cancelled));
         if let Err(e) = self.hash_cache.save(&self.root.join("hash-cache.json")) {
             tracing::warn!("saving the build hash cache: {e}");
         }
