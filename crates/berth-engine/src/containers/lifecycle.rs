@@ -467,10 +467,22 @@ impl Engine {
         self.store.delete_container(&rec.id)?;
         self.release_volumes(&rec, _volumes);
         self.net_release(&rec).await;
-        let _ = std::fs::remove_dir_all(self.ctr_dir(&rec.id));
-        let _ = std::fs::remove_dir_all(self.state_dir(&rec.id));
+        // The container's directory (its writable layer, log, bundle) is moved under the
+        // store's `tmp/` (swept at the next start if a crash interrupts) and deleted after
+        // the removal is announced: `run --rm` does not wait for the files to go.
+        let dir = self.ctr_dir(&rec.id);
+        let trash = self.data_root().join("tmp").join(format!("rm-{}", rec.id));
+        let doomed = match std::fs::rename(&dir, &trash) {
+            Ok(()) => trash,
+            Err(_) => dir,
+        };
+        let state = self.state_dir(&rec.id);
         ctr.changed.send_replace(u64::MAX);
         self.ctr_event(&rec, "destroy", &[]);
+        tokio::task::spawn_blocking(move || {
+            let _ = std::fs::remove_dir_all(doomed);
+            let _ = std::fs::remove_dir_all(state);
+        });
         Ok(())
     }
 
