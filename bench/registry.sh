@@ -7,6 +7,10 @@
 #   3. 32 parallel GETs of 16 MB blobs (curl --parallel)
 #   4. idle RSS right after start, and RSS after the runs
 #
+# berth runs three ways: default (fsync before 201), no fsync (distribution's durability),
+# and no fsync with `http.sendfile: always` (plain-HTTP blob downloads by sendfile even to
+# this host's own clients, which by default get one copy from a memory map instead).
+#
 # Each figure is the best of $RUNS runs. Usage: bench/registry.sh [path/to/berth]
 # (default target/release/berth; build it with `cargo build --release -p berth`).
 set -euo pipefail
@@ -30,9 +34,9 @@ head -c $((512 << 20)) /dev/urandom > "$WORK/big"
 BIG_D="sha256:$(sha256sum "$WORK/big" | cut -d' ' -f1)"
 for i in $(seq 1 32); do head -c $((16 << 20)) /dev/urandom > "$WORK/small$i"; done
 
-config() { # name port [fsync]
+config() { # name port [fsync] [http extra]
 	mkdir -p "$WORK/$1"
-	local fsync=${3:-}
+	local fsync=${3:-} http=${4:-}
 	cat > "$WORK/$1/config.yml" <<EOF
 version: 0.1
 log:
@@ -47,6 +51,7 @@ ${fsync}
     enabled: true
 http:
   addr: 127.0.0.1:$2
+${http}
 EOF
 }
 
@@ -113,22 +118,26 @@ bench_one() { # label port cmd...
 
 config berth 5101
 config nofsync 5103 "    fsync: false"
+config sendfile 5104 "    fsync: false" "  sendfile: always"
 config dist 5102
 bench_one berth 5101 "$BERTH" registry serve "$WORK/berth/config.yml"
 bench_one nofsync 5103 "$BERTH" registry serve "$WORK/nofsync/config.yml"
+bench_one sendfile 5104 "$BERTH" registry serve "$WORK/sendfile/config.yml"
 bench_one dist 5102 "$DIST" serve "$WORK/dist/config.yml"
 
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2fx", a / b }'; }
-row() { # label unit values... (berth nofsync dist)
-	printf '%-28s %9s %5s %12s %5s %14s %5s   %s / %s\n' "$1" "$3" "$2" "$4" "$2" "$5" "$2" \
-		"$(ratio "$3" "$5")" "$(ratio "$4" "$5")"
+row() { # label unit values... (berth nofsync sendfile dist)
+	printf '%-28s %9s %5s %12s %5s %12s %5s %14s %5s   %s / %s / %s\n' "$1" "$3" "$2" "$4" "$2" "$5" "$2" "$6" "$2" \
+		"$(ratio "$3" "$6")" "$(ratio "$4" "$6")" "$(ratio "$5" "$6")"
 }
-printf '\n%-28s %15s %18s %20s   %s\n' "metric (best of $RUNS)" "berth (fsync)" "berth (no fsync)" "distribution 2.8" "ratios vs distribution"
-row "512 MB monolithic upload" MB/s "${UP[berth]}" "${UP[nofsync]}" "${UP[dist]}"
-row "512 MB download" MB/s "${DOWN[berth]}" "${DOWN[nofsync]}" "${DOWN[dist]}"
-row "32 parallel 16 MB GETs" MB/s "${PAR[berth]}" "${PAR[nofsync]}" "${PAR[dist]}"
-printf '%-28s %9s kB %15s kB %17s kB\n' "idle RSS after start" "${RSS0[berth]}" "${RSS0[nofsync]}" "${RSS0[dist]}"
-printf '%-28s %9s kB %15s kB %17s kB\n' "RSS after the runs" "${RSS1[berth]}" "${RSS1[nofsync]}" "${RSS1[dist]}"
+printf '\n%-28s %15s %18s %18s %20s   %s\n' "metric (best of $RUNS)" "berth (fsync)" "berth (no fsync)" "berth (sendfile)" "distribution 2.8" "ratios vs distribution"
+row "512 MB monolithic upload" MB/s "${UP[berth]}" "${UP[nofsync]}" "${UP[sendfile]}" "${UP[dist]}"
+row "512 MB download" MB/s "${DOWN[berth]}" "${DOWN[nofsync]}" "${DOWN[sendfile]}" "${DOWN[dist]}"
+row "32 parallel 16 MB GETs" MB/s "${PAR[berth]}" "${PAR[nofsync]}" "${PAR[sendfile]}" "${PAR[dist]}"
+printf '%-28s %9s kB %15s kB %15s kB %17s kB\n' "idle RSS after start" "${RSS0[berth]}" "${RSS0[nofsync]}" "${RSS0[sendfile]}" "${RSS0[dist]}"
+printf '%-28s %9s kB %15s kB %15s kB %17s kB\n' "RSS after the runs" "${RSS1[berth]}" "${RSS1[nofsync]}" "${RSS1[sendfile]}" "${RSS1[dist]}"
 echo "(berth fsyncs every blob before answering 201 by default; distribution never fsyncs."
-echo " 'no fsync' is the berth extension storage.filesystem.fsync: false, distribution's durability.)"
+echo " 'no fsync' is the berth extension storage.filesystem.fsync: false, distribution's durability;"
+echo " 'sendfile' is no fsync plus http.sendfile: always: blob downloads by sendfile even to this"
+echo " host's own clients (curl here), which by default get one copy from a memory map instead.)"
 echo "(issue anchor for distribution: 249 / 1334 MB/s upload/download, 1488 MB/s parallel; targets ≥2.5x / ≥1.5x / ≥1.5x)"

@@ -16,6 +16,8 @@ pub struct Metrics {
     pub blobs_committed: AtomicU64,
     pub manifests_pushed: AtomicU64,
     pub in_flight: AtomicU64,
+    /// Blob GET/HEAD answers written on the socket by the plain-HTTP fast path (`fastpath.rs`).
+    pub direct_responses: AtomicU64,
 }
 
 impl Metrics {
@@ -67,6 +69,12 @@ impl Metrics {
                 "Manifests stored.",
                 "counter",
                 &self.manifests_pushed,
+            ),
+            (
+                "registry_http_direct_responses_total",
+                "Blob GET/HEAD answers written on the socket by the fast path instead of by hyper.",
+                "counter",
+                &self.direct_responses,
             ),
             (
                 "registry_http_in_flight_requests",

@@ -1,6 +1,7 @@
 //! Running the registry: builds the shared state from a [`Config`], listens (plain HTTP or
 //! TLS via rustls, optionally requiring client certificates from `http.tls.clientcas`),
-//! serves HTTP/1.1 with hyper, runs online GC if configured, and shuts down gracefully:
+//! serves HTTP/1.1 with hyper (blob downloads on plain HTTP by `fastpath.rs`), runs
+//! online GC if configured, and shuts down gracefully:
 //! stop accepting, let in-flight requests (uploads included) finish for up to
 //! `http.draintimeout`.
 
@@ -327,7 +328,16 @@ pub async fn start(cfg: &Config) -> Result<Running, ServerError> {
         tracing::info!(addr = %daddr, "debug server (/metrics, /debug/health) listening");
     }
     tracing::info!(addr = %local_addr, tls = tls.is_some(), root = %cfg.root_directory().display(), "registry listening");
-    let task = tokio::spawn(accept_loop(listener, tls, app, rx, drain));
+    let policy = cfg.sendfile();
+    let task = tokio::spawn(accept_loop(
+        listener,
+        tls,
+        app,
+        state.clone(),
+        policy,
+        rx,
+        drain,
+    ));
     Ok(Running {
         local_addr,
         state,
@@ -347,6 +357,8 @@ async fn accept_loop(
     listener: TcpListener,
     tls: Option<tokio_rustls::TlsAcceptor>,
     app: axum::Router,
+    state: Arc<AppState>,
+    policy: crate::config::Sendfile,
     mut stop: watch::Receiver<bool>,
     drain: Duration,
 ) {
@@ -374,18 +386,27 @@ async fn accept_loop(
         let builder = conn_builder();
         match &tls {
             None => {
-                let conn = builder
-                    .serve_connection(
-                        TokioIo::new(crate::sendfile::SendfileStream::new(stream)),
-                        svc,
-                    )
-                    .into_owned();
-                let fut = graceful.watch(conn);
-                tokio::spawn(async move {
-                    if let Err(e) = fut.await {
+                // Blob downloads are answered on the socket (crate::fastpath); the first
+                // other request hands the connection (and what was read of it) to hyper.
+                let watcher = graceful.watcher();
+                let hand_off = move |stream, pre| async move {
+                    let io = crate::fastpath::Rewind::new(
+                        crate::sendfile::SendfileStream::new(stream),
+                        pre,
+                    );
+                    let conn = builder.serve_connection(TokioIo::new(io), svc).into_owned();
+                    if let Err(e) = watcher.watch(conn).await {
                         tracing::debug!(error = %e, "connection ended");
                     }
-                });
+                };
+                tokio::spawn(crate::fastpath::serve(
+                    stream,
+                    peer,
+                    state.clone(),
+                    policy,
+                    stop.clone(),
+                    hand_off,
+                ));
             }
             Some(acc) => {
                 let acc = acc.clone();

@@ -126,31 +126,39 @@ pub fn file_body(st: &Shared, path: String, offset: u64, len: u64) -> Body {
     Body::from_stream(stream)
 }
 
-pub async fn get(
+/// What a blob GET or HEAD answers, worked out before any byte is sent: the status, the
+/// byte range of the blob file to send and the response headers (without the server-wide
+/// ones). Shared by the router's handler and the plain-TCP fast path
+/// (`fastpath.rs`), so both answer alike.
+pub struct BlobReply {
+    pub status: StatusCode,
+    /// Driver path of the blob's data.
+    pub path: String,
+    pub start: u64,
+    pub len: u64,
+    pub headers: HeaderMap,
+}
+
+/// Resolves a blob GET/HEAD of `name`: the blob must be linked into that repository
+/// (else `BLOB_UNKNOWN`), and `range` (the `Range` header) must be satisfiable. Does
+/// store I/O: call it on a blocking thread.
+pub fn resolve(
     st: &Shared,
     name: &str,
-    d: &str,
-    headers: &HeaderMap,
+    d: &Digest,
+    range: Option<&str>,
     head: bool,
-) -> Result<Response, ApiError> {
-    let d = parse_digest(d)?;
-    let (store, n2, d2) = (st.store.clone(), name.to_string(), d.clone());
-    let size = blocking(move || {
-        if head {
-            store.blob_size_touch(&n2, &d2)
-        } else {
-            store.blob_size(&n2, &d2)
-        }
-        .map_err(ApiError::from)
-    })
-    .await?
+) -> Result<BlobReply, ApiError> {
+    let size = if head {
+        st.store.blob_size_touch(name, d)
+    } else {
+        st.store.blob_size(name, d)
+    }
+    .map_err(ApiError::from)?
     .ok_or_else(|| {
         ApiError::new(Code::BlobUnknown, format!("blob unknown to registry: {d}"))
             .detail(serde_json::json!({"digest": d.to_string()}))
     })?;
-    let range = headers
-        .get(http::header::RANGE)
-        .and_then(|v| v.to_str().ok());
     let range = parse_range(range, size).map_err(|_| {
         ApiError::new(
             Code::RangeInvalid,
@@ -162,27 +170,55 @@ pub async fn get(
         Some((s, e)) => (StatusCode::PARTIAL_CONTENT, s, e - s + 1),
         None => (StatusCode::OK, 0, size),
     };
-    let mut r = if head || len == 0 {
-        empty(status)
-    } else {
-        let mut r = Response::new(file_body(st, st.store.blob_path(&d), start, len));
-        *r.status_mut() = status;
-        r
-    };
-    let h = r.headers_mut();
-    set_header(h, http::header::CONTENT_LENGTH, &len.to_string());
-    set_header(h, http::header::CONTENT_TYPE, "application/octet-stream");
-    set_header(h, "docker-content-digest", &d.to_string());
-    set_header(h, http::header::ACCEPT_RANGES, "bytes");
-    set_header(h, http::header::ETAG, &format!("\"{d}\""));
-    set_header(h, http::header::CACHE_CONTROL, "max-age=31536000");
+    let mut h = HeaderMap::new();
+    set_header(&mut h, http::header::CONTENT_LENGTH, &len.to_string());
+    set_header(
+        &mut h,
+        http::header::CONTENT_TYPE,
+        "application/octet-stream",
+    );
+    set_header(&mut h, "docker-content-digest", &d.to_string());
+    set_header(&mut h, http::header::ACCEPT_RANGES, "bytes");
+    set_header(&mut h, http::header::ETAG, &format!("\"{d}\""));
+    set_header(&mut h, http::header::CACHE_CONTROL, "max-age=31536000");
     if range.is_some() {
         set_header(
-            h,
+            &mut h,
             http::header::CONTENT_RANGE,
             &format!("bytes {start}-{}/{size}", start + len - 1),
         );
     }
+    Ok(BlobReply {
+        status,
+        path: st.store.blob_path(d),
+        start,
+        len,
+        headers: h,
+    })
+}
+
+pub async fn get(
+    st: &Shared,
+    name: &str,
+    d: &str,
+    headers: &HeaderMap,
+    head: bool,
+) -> Result<Response, ApiError> {
+    let d = parse_digest(d)?;
+    let range = headers
+        .get(http::header::RANGE)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
+    let (st2, n2) = (st.clone(), name.to_string());
+    let reply = blocking(move || resolve(&st2, &n2, &d, range.as_deref(), head)).await?;
+    let mut r = if head || reply.len == 0 {
+        empty(reply.status)
+    } else {
+        let mut r = Response::new(file_body(st, reply.path, reply.start, reply.len));
+        *r.status_mut() = reply.status;
+        r
+    };
+    *r.headers_mut() = reply.headers;
     Ok(r)
 }
 

@@ -89,7 +89,21 @@ async fn common(State(st): State<Shared>, req: Request, next: Next) -> Response 
         resp.headers_mut().insert(k.clone(), v.clone());
     }
     let status = resp.status().as_u16();
-    st.metrics.request(method.as_str(), status);
+    finished(&st, remote, method.as_str(), &path, status, start, &agent);
+    resp
+}
+
+/// Counts a finished request and writes its access-log line (also used by the fast path).
+pub(crate) fn finished(
+    st: &AppState,
+    remote: Option<SocketAddr>,
+    method: &str,
+    path: &str,
+    status: u16,
+    start: Instant,
+    agent: &str,
+) {
+    st.metrics.request(method, status);
     if st.access_log {
         tracing::info!(
             target: "berth_registry::access",
@@ -102,7 +116,6 @@ async fn common(State(st): State<Shared>, req: Request, next: Next) -> Response 
             "request"
         );
     }
-    resp
 }
 
 /// Splits a query string into decoded pairs.
@@ -186,22 +199,7 @@ async fn handle(st: Shared, req: Request) -> Result<Response, ApiError> {
             "the registry is in read-only mode",
         ));
     }
-    let need: Vec<Scope> = match (&route, &method) {
-        (Route::Base, _) => vec![],
-        (Route::Catalog, _) => vec![Scope::catalog()],
-        (r, m) => {
-            let name = r.name().unwrap_or_default();
-            match *m {
-                Method::GET | Method::HEAD if !matches!(r, Route::Upload(..)) => {
-                    vec![Scope::repo(name, &["pull"])]
-                }
-                Method::DELETE if !matches!(r, Route::Upload(..)) => {
-                    vec![Scope::repo(name, &["delete"])]
-                }
-                _ => vec![Scope::repo(name, &["pull", "push"])],
-            }
-        }
-    };
+    let need = scopes(&route, &method);
     let headers = req.headers().clone();
     authorize(&st, &headers, need).await?;
     match route {
@@ -237,6 +235,26 @@ async fn handle(st: Shared, req: Request) -> Result<Response, ApiError> {
             (Method::DELETE, false) => uploads::cancel(&st, &name, &id).await,
             _ => Err(method_not_allowed()),
         },
+    }
+}
+
+/// The scopes a request on `route` with `method` needs.
+pub fn scopes(route: &Route, method: &Method) -> Vec<Scope> {
+    match (route, method) {
+        (Route::Base, _) => vec![],
+        (Route::Catalog, _) => vec![Scope::catalog()],
+        (r, m) => {
+            let name = r.name().unwrap_or_default();
+            match *m {
+                Method::GET | Method::HEAD if !matches!(r, Route::Upload(..)) => {
+                    vec![Scope::repo(name, &["pull"])]
+                }
+                Method::DELETE if !matches!(r, Route::Upload(..)) => {
+                    vec![Scope::repo(name, &["delete"])]
+                }
+                _ => vec![Scope::repo(name, &["pull", "push"])],
+            }
+        }
     }
 }
 
