@@ -60,9 +60,10 @@ done
 B run -d --name rss1 --network none busybox sleep 1000 >/dev/null
 docker run -d --name rss1 --network none busybox sleep 1000 >/dev/null
 sleep 1
-bshim=$(pgrep -f "berth shim" -P 1 | head -1 || true)
-[ -z "$bshim" ] && bshim=$(pgrep -f "berth shim" | head -1 || true)
-dshim=$(pgrep -f "containerd-shim" | head -1 || true)
+# The shim is the parent of the container's init on both sides.
+ppid_of() { awk '{print $4}' "/proc/$1/stat" 2>/dev/null; }
+bshim=$(ppid_of "$(B inspect -f '{{.State.Pid}}' rss1)")
+dshim=$(ppid_of "$(docker inspect -f '{{.State.Pid}}' rss1)")
 bss=$([ -n "$bshim" ] && rss_kb "$bshim" || echo 0)
 dss=$([ -n "$dshim" ] && rss_kb "$dshim" || echo 0)
 
