@@ -340,6 +340,18 @@ impl Store {
         Ok(())
     }
 
+    /// Like [`Store::put_container`] but not flushed to disk until the next durable
+    /// commit: for a state that a commit made right after supersedes (the exit of a
+    /// container `--rm` removes at once). A crash in between loses only this update.
+    pub fn put_container_volatile(&self, id: &str, record: &[u8]) -> Result<(), StoreError> {
+        let mut tx = self.db.begin_write()?;
+        tx.set_durability(redb::Durability::None)
+            .map_err(|e| StoreError::Db(e.to_string()))?;
+        tx.open_table(CONTAINERS)?.insert(id, record)?;
+        tx.commit()?;
+        Ok(())
+    }
+
     /// Removes a container record.
     pub fn delete_container(&self, id: &str) -> Result<(), StoreError> {
         let tx = self.db.begin_write()?;

@@ -177,7 +177,17 @@ impl Engine {
                 apply_exit(&mut r, &exit);
                 (r.clone(), r.host_config.auto_remove.unwrap_or(false))
             };
-            if let Err(e) = engine.persist(&snapshot) {
+            // A container `--rm` removes right away: its exit state is superseded by the
+            // removal's durable commit, so it need not wait for the disk itself.
+            let removing = auto_remove && !engine.should_restart(&snapshot);
+            let persisted = if removing {
+                serde_json::to_vec(&snapshot)
+                    .map_err(|e| EngineError::Internal(e.to_string()))
+                    .and_then(|b| Ok(engine.store.put_container_volatile(&snapshot.id, &b)?))
+            } else {
+                engine.persist(&snapshot)
+            };
+            if let Err(e) = persisted {
                 tracing::error!(container = %id, "persist: {e}");
             }
             engine.net_unpublish(&snapshot);
