@@ -69,16 +69,7 @@ impl Nft {
 
     /// Deletes the `ip` table with this handle; a table already gone is not an error.
     pub fn delete_table_handle(handle: u64) -> Result<()> {
-        let out = Command::new("nft")
-            .args(["delete", "table", "ip", "handle", &handle.to_string()])
-            .output()
-            .map_err(|e| NetError::Firewall(format!("running nft: {e}")))?;
-        let err = String::from_utf8_lossy(&out.stderr);
-        if out.status.success() || err.contains("No such file") {
-            Ok(())
-        } else {
-            Err(NetError::Firewall(err.trim().to_string()))
-        }
+        delete_table(&["handle", &handle.to_string()])
     }
 
     fn run(&self, script: &str) -> Result<String> {
@@ -251,16 +242,7 @@ add chain ip {t} forward {{ type filter hook forward priority filter; policy acc
     }
 
     fn teardown_base(&self) -> Result<()> {
-        let out = Command::new("nft")
-            .args(["delete", "table", "ip", &self.table])
-            .output()
-            .map_err(|e| NetError::Firewall(format!("running nft: {e}")))?;
-        let err = String::from_utf8_lossy(&out.stderr);
-        if out.status.success() || err.contains("No such file") {
-            Ok(())
-        } else {
-            Err(NetError::Firewall(err.trim().to_string()))
-        }
+        delete_table(&[&self.table])
     }
 
     fn setup_network(&self, n: &NetworkRules) -> Result<()> {
@@ -322,6 +304,22 @@ add rule ip {t} forward oifname \"{b}\" iifname != \"{b}\" drop {c}
             Err(NetError::Firewall(m)) if m.contains("No such file") => Ok(()),
             Err(e) => Err(e),
         }
+    }
+}
+
+/// `nft delete table ip <selector…>` (a name, or `handle N`); a table already gone is
+/// not an error.
+fn delete_table(selector: &[&str]) -> Result<()> {
+    let out = Command::new("nft")
+        .args(["delete", "table", "ip"])
+        .args(selector)
+        .output()
+        .map_err(|e| NetError::Firewall(format!("running nft: {e}")))?;
+    let err = String::from_utf8_lossy(&out.stderr);
+    if out.status.success() || err.contains("No such file") {
+        Ok(())
+    } else {
+        Err(NetError::Firewall(err.trim().to_string()))
     }
 }
 
