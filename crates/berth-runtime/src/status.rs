@@ -66,16 +66,8 @@ pub fn now_rfc3339() -> String {
     chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Nanos, true)
 }
 
-/// Writes `value` as JSON to `path` so that readers see either the old or the new file.
-pub fn write_json_atomic<T: Serialize>(path: &Path, value: &T) -> Result<(), RuntimeError> {
-    let data = serde_json::to_vec(value).map_err(|e| RuntimeError::Json {
-        what: path.display().to_string(),
-        source: e,
-    })?;
-    write_atomic(path, &data)
-}
-
-/// Like [`write_json_atomic`] but without the fsyncs (see [`write_atomic_volatile`]).
+/// Writes `value` as JSON to `path` so that readers see either the old or the new file,
+/// without fsyncs (see [`write_atomic_volatile`]).
 pub fn write_json_volatile<T: Serialize>(path: &Path, value: &T) -> Result<(), RuntimeError> {
     let data = serde_json::to_vec(value).map_err(|e| RuntimeError::Json {
         what: path.display().to_string(),
@@ -123,7 +115,7 @@ fn write_atomic_opts(path: &Path, data: &[u8], durable: bool) -> Result<(), Runt
     Ok(())
 }
 
-/// Reads a JSON file written by [`write_json_atomic`]; `Ok(None)` when it does not exist.
+/// Reads a JSON file written by [`write_json_volatile`]; `Ok(None)` when it does not exist.
 pub fn read_json<T: for<'de> Deserialize<'de>>(path: &Path) -> Result<Option<T>, RuntimeError> {
     match fs::read(path) {
         Ok(data) => serde_json::from_slice(&data)
@@ -158,7 +150,7 @@ mod tests {
             finished_at: now_rfc3339(),
             error: None,
         };
-        write_json_atomic(&dir.path().join(EXIT_FILE), &rec).expect("write");
+        write_json_volatile(&dir.path().join(EXIT_FILE), &rec).expect("write");
         assert_eq!(read_exit(dir.path()).expect("read"), Some(rec));
         let leftovers: Vec<_> = fs::read_dir(dir.path())
             .expect("ls")
