@@ -44,13 +44,20 @@ pub struct Engine {
     pub events: events::Events,
     pub(crate) dist: berth_dist::Dist,
     pub(crate) net: networks::Networking,
+    /// Starts shims, from a spare one when it can.
+    pub(crate) shims: Arc<berth_runtime::ShimLauncher>,
 }
 
 impl Engine {
     /// Opens the data root (sweeping crash leftovers).
     pub fn open(config: EngineConfig) -> Result<Arc<Engine>> {
         let store = Store::open(&config.data_root)?;
+        let shims = berth_runtime::ShimLauncher::new(
+            config.berth_exe.clone(),
+            config.exec_root.join("runtime"),
+        );
         Ok(Arc::new(Engine {
+            shims,
             store,
             config,
             containers: Default::default(),

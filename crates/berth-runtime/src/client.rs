@@ -8,6 +8,7 @@
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio as ProcStdio;
+use std::sync::Arc;
 
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::unix::{OwnedReadHalf, OwnedWriteHalf};
@@ -108,13 +109,20 @@ impl ShimClient {
             .await
             .map_err(io_err("spawn", &opts.berth_exe))?;
         let text = String::from_utf8_lossy(&out.stdout);
+        let detail = format!("status {}", out.status);
+        ShimClient::from_report(opts, &text, &detail)
+    }
+
+    /// Turns a shim's readiness report (its last line) into a client and the init's PID.
+    fn from_report(
+        opts: &SpawnOptions,
+        text: &str,
+        detail: &str,
+    ) -> Result<(ShimClient, i32), RuntimeError> {
         let line = text.lines().last().unwrap_or("");
         let resp: Response = serde_json::from_str(line).map_err(|_| RuntimeError::Shim {
             exit_code: 125,
-            message: format!(
-                "shim for {} failed to start (status {}): {text}",
-                opts.id, out.status
-            ),
+            message: format!("shim for {} failed to start ({detail}): {text}", opts.id),
         })?;
         if !resp.ok {
             return Err(RuntimeError::Shim {
@@ -420,5 +428,143 @@ impl StdioWriter {
             .write_all(&buf)
             .await
             .map_err(|e| RuntimeError::io("write", "shim stream", e))
+    }
+}
+
+/// Starts shims for the daemon, from a spare shim when one is ready ([`crate::shim::spare`]):
+/// the new container's shim is then already loaded and detached. Without a spare (the first
+/// start, or concurrent starts) it spawns a shim as [`ShimClient::spawn`] does. The caller
+/// calls [`ShimLauncher::refill`] once the container has started, so the next spare's start
+/// does not compete with this container's (after a failure the launcher refills itself).
+pub struct ShimLauncher {
+    exe: PathBuf,
+    runtime_root: PathBuf,
+    spare: std::sync::Mutex<Option<UnixStream>>,
+    filling: std::sync::atomic::AtomicBool,
+}
+
+impl ShimLauncher {
+    /// A launcher for shims of `exe` whose libcontainer state root is `runtime_root` (the
+    /// spare's command line names it, so a spare can be told apart per daemon).
+    pub fn new(exe: PathBuf, runtime_root: PathBuf) -> Arc<ShimLauncher> {
+        Arc::new(ShimLauncher {
+            exe,
+            runtime_root,
+            spare: std::sync::Mutex::new(None),
+            filling: std::sync::atomic::AtomicBool::new(false),
+        })
+    }
+
+    /// Spawns (or assigns) the shim for a prepared bundle; see [`ShimClient::spawn`].
+    pub async fn spawn(
+        self: &Arc<Self>,
+        opts: &SpawnOptions,
+    ) -> Result<(ShimClient, i32), RuntimeError> {
+        let spare = self.take_spare();
+        let r = match spare {
+            Some(sock) => self.assign(sock, opts).await,
+            None => ShimClient::spawn(opts).await,
+        };
+        if r.is_err() {
+            // Nothing is starting: replace the used spare now.
+            self.refill();
+        }
+        r
+    }
+
+    async fn assign(
+        &self,
+        mut sock: UnixStream,
+        opts: &SpawnOptions,
+    ) -> Result<(ShimClient, i32), RuntimeError> {
+        let assignment = crate::shim::spare::Assignment {
+            id: opts.id.clone(),
+            bundle: opts.bundle.clone(),
+            state_dir: opts.state_dir.clone(),
+            runtime_root: opts.runtime_root.clone(),
+            start: opts.start,
+        };
+        let mut line = serde_json::to_vec(&assignment).map_err(|e| RuntimeError::Shim {
+            exit_code: 125,
+            message: format!("spare shim: {e}"),
+        })?;
+        line.push(b'\n');
+        if let Err(e) = sock.write_all(&line).await {
+            // The spare died before it was needed (nothing was assigned): start afresh.
+            tracing::warn!("spare shim gone ({e}); spawning a shim");
+            return ShimClient::spawn(opts).await;
+        }
+        let mut report = Vec::new();
+        let mut reader = BufReader::new(sock);
+        let read = reader.read_until(b'\n', &mut report).await;
+        let text = String::from_utf8_lossy(&report);
+        let detail = match read {
+            Ok(0) => "the spare shim exited before reporting; see shim.log".to_string(),
+            Ok(_) => "spare shim".to_string(),
+            Err(e) => format!("spare shim: {e}"),
+        };
+        ShimClient::from_report(opts, &text, &detail)
+    }
+
+    fn take_spare(&self) -> Option<UnixStream> {
+        self.spare.lock().unwrap_or_else(|p| p.into_inner()).take()
+    }
+
+    /// Starts a spare shim in the background unless one is ready or starting. Needs a
+    /// tokio runtime.
+    pub fn refill(self: &Arc<Self>) {
+        use std::sync::atomic::Ordering;
+        if self
+            .spare
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .is_some()
+            || self.filling.swap(true, Ordering::AcqRel)
+        {
+            return;
+        }
+        let this = self.clone();
+        tokio::spawn(async move {
+            match this.start_spare().await {
+                Ok(sock) => {
+                    *this.spare.lock().unwrap_or_else(|p| p.into_inner()) = Some(sock);
+                }
+                Err(e) => tracing::warn!("starting a spare shim: {e}"),
+            }
+            this.filling.store(false, Ordering::Release);
+        });
+    }
+
+    /// Drops the spare (it exits when its socket closes).
+    pub fn drop_spare(&self) {
+        drop(self.take_spare());
+    }
+
+    async fn start_spare(&self) -> Result<UnixStream, RuntimeError> {
+        let (ours, theirs) =
+            std::os::unix::net::UnixStream::pair().map_err(io_err("socketpair", &self.exe))?;
+        ours.set_nonblocking(true)
+            .map_err(io_err("socketpair", &self.exe))?;
+        let ours = UnixStream::from_std(ours).map_err(io_err("socketpair", &self.exe))?;
+        let mut cmd = tokio::process::Command::new(&self.exe);
+        cmd.arg("shim")
+            .arg("--spare")
+            .arg("--runtime-root")
+            .arg(&self.runtime_root)
+            .stdin(ProcStdio::from(std::os::fd::OwnedFd::from(theirs)))
+            .stdout(ProcStdio::null())
+            .stderr(ProcStdio::null())
+            .kill_on_drop(false);
+        let mut child = cmd.spawn().map_err(io_err("spawn", &self.exe))?;
+        drop(cmd);
+        // The first process exits as soon as the spare has detached.
+        let status = child.wait().await.map_err(io_err("spawn", &self.exe))?;
+        if !status.success() {
+            return Err(RuntimeError::Shim {
+                exit_code: 125,
+                message: format!("spare shim failed to detach ({status})"),
+            });
+        }
+        Ok(ours)
     }
 }

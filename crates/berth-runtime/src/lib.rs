@@ -35,7 +35,9 @@ pub mod spec;
 pub mod status;
 pub mod user;
 
-pub use client::{ExecOptions, ShimClient, ShimState, SpawnOptions, StdioStream, StreamEvent};
+pub use client::{
+    ExecOptions, ShimClient, ShimLauncher, ShimState, SpawnOptions, StdioStream, StreamEvent,
+};
 pub use config::ContainerSpec;
 pub use error::{RuntimeError, SpecError};
 pub use status::ExitRecord;

@@ -72,6 +72,9 @@ fn two_hundred_run_rm_leave_nothing_behind() {
     let pid = d.child.as_ref().unwrap().id();
     let fds0 = count_fds(pid);
     let mounts0 = mounts_under(d.dir.path());
+    // The daemon keeps one spare shim ready (berth_runtime::shim::spare).
+    let shims0 = shims_of(d.dir.path());
+    assert!(shims0 <= 1, "{shims0} shims before any container runs");
     // The IDs of the containers, from the daemon's live event stream.
     let mut events = std::process::Command::new(BERTH)
         .env("BERTH_HOST", d.host())
@@ -129,7 +132,7 @@ fn two_hundred_run_rm_leave_nothing_behind() {
             entries(&d.data_root().join("containers")),
             entries(&d.dir.path().join("exec/containers")),
         );
-        let want = (fds0, mounts0, 0, 0, ctrs0, state0);
+        let want = (fds0, mounts0, 0, shims0, ctrs0, state0);
         if now == want || start.elapsed() > Duration::from_secs(15) {
             assert_eq!(
                 now, want,

@@ -339,7 +339,7 @@ impl Engine {
             runtime_root: self.runtime_root(),
             start,
         };
-        match ShimClient::spawn(&opts).await {
+        match self.shims.spawn(&opts).await {
             Ok((shim, pid)) => {
                 let mut r = ctr.rec.lock().unwrap_or_else(|p| p.into_inner());
                 r.state.shim = true;
@@ -353,7 +353,11 @@ impl Engine {
                 }
                 let snapshot = r.clone();
                 drop(r);
-                self.persist(&snapshot)?;
+                self.persist_started(&snapshot)?;
+                if start {
+                    // A new spare once this container runs (not while it is starting).
+                    self.shims.refill();
+                }
                 Ok(shim)
             }
             Err(berth_runtime::RuntimeError::Shim { exit_code, message }) => {

@@ -11,6 +11,7 @@ pub type WaitFuture = std::pin::Pin<
 impl Engine {
     /// Loads container records at startup and reconnects to live shims.
     pub async fn restore_containers(self: &Arc<Self>) -> Result<()> {
+        self.shims.refill();
         for raw in self.store.containers()? {
             let Ok(mut rec) = serde_json::from_slice::<ContainerRecord>(&raw) else {
                 tracing::warn!("skipping unreadable container record");
@@ -31,6 +32,39 @@ impl Engine {
                     rec.state.pid = 0;
                 }
                 self.persist(&rec)?;
+            } else if rec.state.status == "created" {
+                // The record of a shim's spawn or start is committed without waiting for the
+                // disk: after an unclean stop the shim may be further along than the record.
+                let shim = ShimClient::connect(&id, &self.state_dir(&id));
+                if shim.is_alive().await {
+                    if let Ok(st) = shim.state().await {
+                        rec.state.shim = true;
+                        rec.state.pid = st.pid as i64;
+                        match st.status {
+                            berth_runtime::protocol::Status::Running
+                            | berth_runtime::protocol::Status::Paused => {
+                                rec.state.status =
+                                    if st.status == berth_runtime::protocol::Status::Paused {
+                                        "paused".into()
+                                    } else {
+                                        "running".into()
+                                    };
+                                rec.state.started_at = st.started_at.clone();
+                                monitor = true;
+                            }
+                            berth_runtime::protocol::Status::Created => {}
+                            berth_runtime::protocol::Status::Exited => {
+                                if let Some(exit) = &st.exit {
+                                    apply_exit(&mut rec, exit);
+                                }
+                            }
+                        }
+                        self.persist(&rec)?;
+                    }
+                } else if let Ok(Some(exit)) = shim.exit_record() {
+                    apply_exit(&mut rec, &exit);
+                    self.persist(&rec)?;
+                }
             }
             let (tx, _) = watch::channel(rec.state.exits);
             let ctr = Arc::new(Ctr {
@@ -94,7 +128,8 @@ impl Engine {
                     r.state.started_at = now();
                     r.clone()
                 };
-                self.persist(&snapshot)?;
+                self.persist_started(&snapshot)?;
+                self.shims.refill();
             }
             _ => {
                 if let Err(e) = self.spawn_shim(&ctr, true).await {
@@ -181,9 +216,7 @@ impl Engine {
             // removal's durable commit, so it need not wait for the disk itself.
             let removing = auto_remove && !engine.should_restart(&snapshot);
             let persisted = if removing {
-                serde_json::to_vec(&snapshot)
-                    .map_err(|e| EngineError::Internal(e.to_string()))
-                    .and_then(|b| Ok(engine.store.put_container_volatile(&snapshot.id, &b)?))
+                engine.persist_volatile(&snapshot)
             } else {
                 engine.persist(&snapshot)
             };

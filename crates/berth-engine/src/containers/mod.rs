@@ -232,6 +232,24 @@ impl Engine {
         Ok(())
     }
 
+    /// Commits a record without waiting for the disk (the next durable commit carries it).
+    pub(crate) fn persist_volatile(&self, rec: &ContainerRecord) -> Result<()> {
+        let bytes = serde_json::to_vec(rec).map_err(|e| EngineError::Internal(e.to_string()))?;
+        self.store.put_container_volatile(&rec.id, &bytes)?;
+        Ok(())
+    }
+
+    /// Records that a container's shim runs (spawned or started). A `--rm` container's
+    /// record does not wait for the disk: it is removed soon anyway, and after an unclean
+    /// stop `restore_containers` finds its live shim whatever the record says.
+    pub(crate) fn persist_started(&self, rec: &ContainerRecord) -> Result<()> {
+        if rec.host_config.auto_remove.unwrap_or(false) {
+            self.persist_volatile(rec)
+        } else {
+            self.persist(rec)
+        }
+    }
+
     /// Publishes a container event with docker's attributes (image, name, labels, and
     /// `extra` such as `exitCode` or `signal`).
     pub(crate) fn ctr_event(&self, rec: &ContainerRecord, action: &str, extra: &[(&str, String)]) {

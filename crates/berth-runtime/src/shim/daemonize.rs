@@ -16,7 +16,7 @@ use crate::protocol::Response;
 
 /// Where the detached shim sends its single readiness report.
 pub struct Reporter {
-    out: Option<File>,
+    pub(crate) out: Option<File>,
 }
 
 impl Reporter {
@@ -109,7 +109,7 @@ pub fn detach(state_dir: &Path) -> Result<Role, RuntimeError> {
 }
 
 /// stdin and stdout → `/dev/null`, stderr → `<state-dir>/shim.log` (tracing output).
-fn redirect_stdio(state_dir: &Path) -> Result<(), RuntimeError> {
+pub(crate) fn redirect_stdio(state_dir: &Path) -> Result<(), RuntimeError> {
     let null = OpenOptions::new()
         .read(true)
         .write(true)

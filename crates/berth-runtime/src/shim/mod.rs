@@ -13,6 +13,7 @@ pub mod create;
 pub mod daemonize;
 pub mod recover;
 pub mod server;
+pub mod spare;
 pub mod sys;
 
 use std::path::PathBuf;
@@ -52,7 +53,7 @@ pub fn run(opts: ShimOptions) -> i32 {
         Reporter::stdout().report(&r);
         return 125;
     }
-    let mut reporter = if opts.foreground {
+    let reporter = if opts.foreground {
         Reporter::stdout()
     } else {
         match detach(&opts.state_dir) {
@@ -64,7 +65,42 @@ pub fn run(opts: ShimOptions) -> i32 {
             }
         }
     };
-    let mut server = match Server::create(&opts) {
+    serve(&opts, reporter)
+}
+
+/// Runs a spare shim (`berth shim --spare`): detaches at once, then waits on the socket it
+/// was given as stdin for one [`spare::Assignment`] and becomes that container's shim,
+/// reporting on the same socket. `on_assign` runs once the state directory exists (the
+/// caller points its logging there). End of file before an assignment (the daemon stopped
+/// or dropped its spare) ends the process quietly.
+///
+/// Must be called from a single-threaded process.
+pub fn run_spare(on_assign: impl FnOnce(&std::path::Path)) -> i32 {
+    let sock = match spare::detach_spare() {
+        Ok(spare::SpareRole::Parent(code)) => return code,
+        Ok(spare::SpareRole::Spare(sock)) => sock,
+        Err(_) => return 125,
+    };
+    let (opts, mut reporter) = match spare::await_assignment(sock) {
+        Ok(Some(v)) => v,
+        Ok(None) => return 0,
+        Err((e, mut reporter)) => {
+            reporter.report(&Response::err(e, 125));
+            return 125;
+        }
+    };
+    on_assign(&opts.state_dir);
+    if let Err(e) = daemonize::redirect_stdio(&opts.state_dir) {
+        reporter.report(&Response::err(e.to_string(), 125));
+        return 125;
+    }
+    serve(&opts, reporter)
+}
+
+/// The detached shim's work: create (and maybe start) the container, report, then serve the
+/// control socket until the container has exited.
+fn serve(opts: &ShimOptions, mut reporter: Reporter) -> i32 {
+    let mut server = match Server::create(opts) {
         Ok(s) => s,
         Err(e) => {
             tracing::error!(error = %e.message, "create failed");

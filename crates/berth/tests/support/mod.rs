@@ -27,6 +27,20 @@ impl Daemon {
         d
     }
 
+    /// A daemon with the busybox rootfs imported as `busybox` (`CMD ["sh"]`).
+    pub fn with_busybox() -> Daemon {
+        let d = Daemon::start();
+        let tar = busybox_tar(d.dir.path());
+        ok(d.berth(&[
+            "import",
+            "-c",
+            "CMD [\"sh\"]",
+            tar.to_str().unwrap(),
+            "busybox",
+        ]));
+        d
+    }
+
     pub fn socket(&self) -> PathBuf {
         self.dir.path().join("berth.sock")
     }

@@ -1,0 +1,180 @@
+//! The daemon's spare shim (`berth shim --spare`, see `berth_runtime::shim::spare`): one is
+//! ready after start and after each container start, a container runs in it, a dead spare is
+//! replaced by a freshly spawned shim, spares never outlive their daemon, and a container
+//! whose start was recorded without waiting for the disk is found again after a SIGKILL.
+
+mod support;
+use std::time::{Duration, Instant};
+use support::*;
+
+/// PIDs of this daemon's spare shims, idle or assigned (their command line names the
+/// exec root).
+fn spares(d: &Daemon) -> Vec<i32> {
+    let runtime = d.dir.path().join("exec/runtime");
+    let needle = format!("shim\0--spare\0--runtime-root\0{}\0", runtime.display());
+    let mut out = Vec::new();
+    for e in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(pid) = e.file_name().to_string_lossy().parse::<i32>() else {
+            continue;
+        };
+        if let Ok(c) = std::fs::read(e.path().join("cmdline")) {
+            if String::from_utf8_lossy(&c).contains(&needle) {
+                out.push(pid);
+            }
+        }
+    }
+    out
+}
+
+/// Waits until `f` holds (10 s at most) and returns whether it did.
+fn eventually(mut f: impl FnMut() -> bool) -> bool {
+    let t = Instant::now();
+    while t.elapsed() < Duration::from_secs(10) {
+        if f() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    false
+}
+
+fn alive(pid: i32) -> bool {
+    std::path::Path::new(&format!("/proc/{pid}")).exists()
+        && !std::fs::read_to_string(format!("/proc/{pid}/stat"))
+            .unwrap_or_default()
+            .contains(") Z ")
+}
+
+#[test]
+fn a_container_runs_in_the_spare_and_a_new_spare_follows() {
+    let d = Daemon::with_busybox();
+    assert!(eventually(|| spares(&d).len() == 1), "no spare after start");
+    let first = spares(&d)[0];
+    let id = ok(d.berth(&["run", "-d", "--network", "none", "busybox", "sleep", "100"]));
+    let id = id.trim();
+    // The container's shim is the process that was the spare: the init's parent.
+    let pid: i32 = ok(d.berth(&["inspect", "-f", "{{.State.Pid}}", id]))
+        .trim()
+        .parse()
+        .unwrap();
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    let ppid: i32 = stat
+        .rsplit(')')
+        .next()
+        .unwrap()
+        .split_whitespace()
+        .nth(1)
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert_eq!(ppid, first, "the container's shim is the former spare");
+    assert!(
+        eventually(|| spares(&d).iter().any(|p| *p != first)),
+        "no new spare after the start"
+    );
+    // The former spare keeps its command line (renaming it needs CAP_SYS_RESOURCE).
+    assert_eq!(
+        spares(&d).iter().filter(|p| **p != first).count(),
+        1,
+        "exactly one new spare"
+    );
+    // It serves the container.
+    assert_eq!(stdout(&d.berth(&["exec", id, "echo", "in"])).trim(), "in");
+    ok(d.berth(&["rm", "-f", id]));
+    // Attached runs (create, attach, start) and failures go through spares too.
+    let o = d.berth(&[
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "busybox",
+        "sh",
+        "-c",
+        "echo out; exit 7",
+    ]);
+    assert_eq!(o.status.code(), Some(7), "{}", stderr(&o));
+    assert_eq!(stdout(&o), "out\n");
+    let o = d.berth(&["run", "--rm", "--network", "none", "busybox", "nosuchcmd"]);
+    assert_eq!(o.status.code(), Some(127), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("executable file not found"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(
+        eventually(|| spares(&d).len() == 1),
+        "one spare after the runs"
+    );
+}
+
+#[test]
+fn a_dead_spare_is_replaced() {
+    let d = Daemon::with_busybox();
+    assert!(eventually(|| spares(&d).len() == 1), "no spare after start");
+    let spare = spares(&d)[0];
+    unsafe { libc::kill(spare, libc::SIGKILL) };
+    assert!(eventually(|| !alive(spare)), "spare not killed");
+    let o = d.berth(&[
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "busybox",
+        "echo",
+        "fresh",
+    ]);
+    assert_eq!(stdout(&o), "fresh\n", "{}", stderr(&o));
+    assert!(
+        eventually(|| spares(&d).len() == 1),
+        "no spare after a run without one"
+    );
+}
+
+#[test]
+fn spares_end_with_their_daemon() {
+    let mut d = Daemon::with_busybox();
+    assert!(eventually(|| spares(&d).len() == 1), "no spare after start");
+    let spare = spares(&d)[0];
+    d.kill9();
+    assert!(
+        eventually(|| !alive(spare)),
+        "the spare outlived its daemon"
+    );
+    d.spawn();
+    assert!(
+        eventually(|| spares(&d).len() == 1),
+        "no spare after restart"
+    );
+}
+
+#[test]
+fn a_rm_container_started_just_before_a_sigkill_is_found_again() {
+    let mut d = Daemon::with_busybox();
+    // The running state of a --rm container is committed without waiting for the disk;
+    // after a SIGKILL the record may still say "created": the live shim decides.
+    let id = ok(d.berth(&[
+        "run",
+        "-d",
+        "--rm",
+        "--network",
+        "none",
+        "busybox",
+        "sh",
+        "-c",
+        "trap 'exit 0' TERM; sleep 100 & wait",
+    ]));
+    let id = id.trim().to_string();
+    d.kill9();
+    d.spawn();
+    assert_eq!(
+        ok(d.berth(&["inspect", "-f", "{{.State.Status}}", &id])).trim(),
+        "running"
+    );
+    assert!(ok(d.berth(&["ps", "-q", "--no-trunc"])).contains(&id));
+    ok(d.berth(&["stop", "-t", "5", &id]));
+    // --rm still applies.
+    assert!(
+        eventually(|| !d.berth(&["inspect", &id]).status.success()),
+        "the --rm container was not removed after its stop"
+    );
+}
