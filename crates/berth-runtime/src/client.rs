@@ -436,11 +436,26 @@ impl StdioWriter {
 /// start, or concurrent starts) it spawns a shim as [`ShimClient::spawn`] does. The caller
 /// calls [`ShimLauncher::refill`] once the container has started, so the next spare's start
 /// does not compete with this container's (after a failure the launcher refills itself).
+///
+/// A spare is only kept while containers are being started: the first start makes one, and
+/// a spare left unused for [`SPARE_IDLE`] (`BERTH_SPARE_SHIM_IDLE_MS` overrides it) exits,
+/// so an idle daemon holds no extra process.
 pub struct ShimLauncher {
     exe: PathBuf,
     runtime_root: PathBuf,
-    spare: std::sync::Mutex<Option<UnixStream>>,
+    spare: std::sync::Mutex<Option<Spare>>,
     filling: std::sync::atomic::AtomicBool,
+    generation: std::sync::atomic::AtomicU64,
+    idle: std::time::Duration,
+}
+
+/// How long an unused spare shim is kept.
+pub const SPARE_IDLE: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// A spare shim: the daemon's end of its socket, and which spare it is.
+struct Spare {
+    sock: UnixStream,
+    generation: u64,
 }
 
 impl ShimLauncher {
@@ -452,6 +467,12 @@ impl ShimLauncher {
             runtime_root,
             spare: std::sync::Mutex::new(None),
             filling: std::sync::atomic::AtomicBool::new(false),
+            generation: std::sync::atomic::AtomicU64::new(0),
+            idle: std::env::var("BERTH_SPARE_SHIM_IDLE_MS")
+                .ok()
+                .and_then(|v| v.parse().ok())
+                .map(std::time::Duration::from_millis)
+                .unwrap_or(SPARE_IDLE),
         })
     }
 
@@ -507,7 +528,11 @@ impl ShimLauncher {
     }
 
     fn take_spare(&self) -> Option<UnixStream> {
-        self.spare.lock().unwrap_or_else(|p| p.into_inner()).take()
+        self.spare
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take()
+            .map(|s| s.sock)
     }
 
     /// Starts a spare shim in the background unless one is ready or starting. Needs a
@@ -525,13 +550,25 @@ impl ShimLauncher {
         }
         let this = self.clone();
         tokio::spawn(async move {
+            let generation = this.generation.fetch_add(1, Ordering::AcqRel);
             match this.start_spare().await {
                 Ok(sock) => {
-                    *this.spare.lock().unwrap_or_else(|p| p.into_inner()) = Some(sock);
+                    *this.spare.lock().unwrap_or_else(|p| p.into_inner()) =
+                        Some(Spare { sock, generation });
+                    this.filling.store(false, Ordering::Release);
                 }
-                Err(e) => tracing::warn!("starting a spare shim: {e}"),
+                Err(e) => {
+                    tracing::warn!("starting a spare shim: {e}");
+                    this.filling.store(false, Ordering::Release);
+                    return;
+                }
             }
-            this.filling.store(false, Ordering::Release);
+            // Retire it if no container start has used it meanwhile.
+            tokio::time::sleep(this.idle).await;
+            let mut slot = this.spare.lock().unwrap_or_else(|p| p.into_inner());
+            if slot.as_ref().map(|s| s.generation) == Some(generation) {
+                slot.take();
+            }
         });
     }
 

@@ -1,7 +1,8 @@
 //! The daemon's spare shim (`berth shim --spare`, see `berth_runtime::shim::spare`): one is
-//! ready after start and after each container start, a container runs in it, a dead spare is
-//! replaced by a freshly spawned shim, spares never outlive their daemon, and a container
-//! whose start was recorded without waiting for the disk is found again after a SIGKILL.
+//! ready after each container start (none before the first, none after it went unused for
+//! a while), a container runs in it, a dead spare is replaced by a freshly spawned shim,
+//! spares never outlive their daemon, and a container whose start was recorded without
+//! waiting for the disk is found again after a SIGKILL.
 
 mod support;
 use std::time::{Duration, Instant};
@@ -48,7 +49,14 @@ fn alive(pid: i32) -> bool {
 #[test]
 fn a_container_runs_in_the_spare_and_a_new_spare_follows() {
     let d = Daemon::with_busybox();
-    assert!(eventually(|| spares(&d).len() == 1), "no spare after start");
+    // An idle daemon keeps no spare; the first start makes one.
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(spares(&d).len(), 0, "a spare before any container started");
+    ok(d.berth(&["run", "--rm", "--network", "none", "busybox", "true"]));
+    assert!(
+        eventually(|| spares(&d).len() == 1),
+        "no spare after a start"
+    );
     let first = spares(&d)[0];
     let id = ok(d.berth(&["run", "-d", "--network", "none", "busybox", "sleep", "100"]));
     let id = id.trim();
@@ -110,7 +118,11 @@ fn a_container_runs_in_the_spare_and_a_new_spare_follows() {
 #[test]
 fn a_dead_spare_is_replaced() {
     let d = Daemon::with_busybox();
-    assert!(eventually(|| spares(&d).len() == 1), "no spare after start");
+    ok(d.berth(&["run", "--rm", "--network", "none", "busybox", "true"]));
+    assert!(
+        eventually(|| spares(&d).len() == 1),
+        "no spare after a start"
+    );
     let spare = spares(&d)[0];
     unsafe { libc::kill(spare, libc::SIGKILL) };
     assert!(eventually(|| !alive(spare)), "spare not killed");
@@ -131,9 +143,13 @@ fn a_dead_spare_is_replaced() {
 }
 
 #[test]
-fn spares_end_with_their_daemon() {
-    let mut d = Daemon::with_busybox();
-    assert!(eventually(|| spares(&d).len() == 1), "no spare after start");
+fn spares_end_with_their_daemon_and_when_unused() {
+    let mut d = Daemon::with_busybox_env(&[("BERTH_SPARE_SHIM_IDLE_MS", "1500")]);
+    ok(d.berth(&["run", "--rm", "--network", "none", "busybox", "true"]));
+    assert!(
+        eventually(|| spares(&d).len() == 1),
+        "no spare after a start"
+    );
     let spare = spares(&d)[0];
     d.kill9();
     assert!(
@@ -141,10 +157,19 @@ fn spares_end_with_their_daemon() {
         "the spare outlived its daemon"
     );
     d.spawn();
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(spares(&d).len(), 0, "a spare after a restart");
+    ok(d.berth(&["run", "--rm", "--network", "none", "busybox", "true"]));
     assert!(
         eventually(|| spares(&d).len() == 1),
-        "no spare after restart"
+        "no spare after a start"
     );
+    let spare = spares(&d)[0];
+    // Unused for the idle time (1.5 s here), it exits.
+    std::thread::sleep(Duration::from_millis(1000));
+    assert!(alive(spare), "the spare retired too early");
+    assert!(eventually(|| !alive(spare)), "an unused spare was kept");
+    assert_eq!(spares(&d).len(), 0);
 }
 
 #[test]

@@ -11,7 +11,6 @@ pub type WaitFuture = std::pin::Pin<
 impl Engine {
     /// Loads container records at startup and reconnects to live shims.
     pub async fn restore_containers(self: &Arc<Self>) -> Result<()> {
-        self.shims.refill();
         for raw in self.store.containers()? {
             let Ok(mut rec) = serde_json::from_slice::<ContainerRecord>(&raw) else {
                 tracing::warn!("skipping unreadable container record");

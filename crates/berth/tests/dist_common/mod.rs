@@ -148,7 +148,11 @@ pub fn daemon(extra: &[&str]) -> Daemon {
         .prefix("berth-dist")
         .tempdir()
         .expect("tmp");
-    let mut d = Daemon { dir, child: None };
+    let mut d = Daemon {
+        dir,
+        child: None,
+        env: Vec::new(),
+    };
     respawn(&mut d, extra);
     d
 }

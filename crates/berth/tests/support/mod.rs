@@ -14,22 +14,42 @@ pub const BERTH: &str = env!("CARGO_BIN_EXE_berth");
 pub struct Daemon {
     pub dir: tempfile::TempDir,
     pub child: Option<Child>,
+    /// Extra environment of the daemon process.
+    pub env: Vec<(String, String)>,
 }
 
 impl Daemon {
     pub fn start() -> Daemon {
+        Daemon::start_with_env(&[])
+    }
+
+    /// A daemon with extra environment variables.
+    pub fn start_with_env(env: &[(&str, &str)]) -> Daemon {
         let dir = tempfile::Builder::new()
             .prefix("berth-e2e")
             .tempdir()
             .unwrap();
-        let mut d = Daemon { dir, child: None };
+        let env = env
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        let mut d = Daemon {
+            dir,
+            child: None,
+            env,
+        };
         d.spawn();
         d
     }
 
     /// A daemon with the busybox rootfs imported as `busybox` (`CMD ["sh"]`).
     pub fn with_busybox() -> Daemon {
-        let d = Daemon::start();
+        Daemon::with_busybox_env(&[])
+    }
+
+    /// [`Daemon::with_busybox`] with extra environment variables for the daemon.
+    pub fn with_busybox_env(env: &[(&str, &str)]) -> Daemon {
+        let d = Daemon::start_with_env(env);
         let tar = busybox_tar(d.dir.path());
         ok(d.berth(&[
             "import",
@@ -63,6 +83,7 @@ impl Daemon {
             .arg(self.data_root())
             .arg("--exec-root")
             .arg(self.dir.path().join("exec"))
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()
