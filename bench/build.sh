@@ -8,6 +8,8 @@
 # same); berth's own CLI is measured too. Median of ROUNDS runs.
 # Anchors (issue 5): docker 1.43 s / 0.070 s and 6.4 s / 2.0 s on this machine;
 # targets berth <= 0.3x / <= 0.5x and <= 0.4x / <= 0.1x.
+# The docker CLI alone (against bench/build_sink.py, a daemon that does no work) is the
+# floor of any docker-CLI figure.
 # Usage: [BERTH=target/release/berth] bench/build.sh [SIZE_MB] [ROUNDS]   (root)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -21,6 +23,7 @@ fi
 W=$(mktemp -d /tmp/berth-bench-build.XXXXXX)
 cleanup() {
   [ -n "${BPID:-}" ] && kill "$BPID" 2>/dev/null || true
+  [ -n "${SINKPID:-}" ] && kill "$SINKPID" 2>/dev/null || true
   [ -f "$W/d.pid" ] && kill "$(cat "$W/d.pid")" 2>/dev/null || true
   sleep 2; rm -rf "$W" 2>/dev/null || true
 }
@@ -40,6 +43,11 @@ export DOCKER_BUILDKIT=0 DOCKER_CONFIG="$W/cfg"
 D() { DOCKER_HOST="unix://$W/d.sock" docker "$@"; }
 BD() { DOCKER_HOST="unix://$W/b.sock" docker "$@"; }
 B() { BERTH_HOST="unix://$W/b.sock" "$BERTH" "$@"; }
+# The docker CLI's own share of a build: the same command against a daemon that does no
+# work (bench/build_sink.py reads the context and answers at once).
+python3 bench/build_sink.py "$W/sink.sock" & SINKPID=$!
+for _ in $(seq 100); do [ -S "$W/sink.sock" ] && break; sleep 0.05; done
+SK() { DOCKER_HOST="unix://$W/sink.sock" docker "$@"; }
 
 scripts/busybox-rootfs.sh "$W/bb.tar"
 D import -c 'CMD ["sh"]' "$W/bb.tar" busybox >/dev/null
@@ -66,7 +74,7 @@ printf 'FROM busybox\nCOPY data /data\n' > "$W/big/Dockerfile"
 # charged to the other's next build.
 timed() { local t; sync; t=$(now); "$@" >/dev/null; echo "$(now) - $t" | bc; }
 
-declare -a dsc dsw bsc bsw xsc xsw dbc dbw bbc bbw xbc xbw
+declare -a dsc dsw bsc bsw xsc xsw dbc dbw bbc bbw xbc xbw ksc kbc
 for r in $(seq "$ROUNDS"); do
   dsc+=("$(timed D build --network none --no-cache -t small "$W/small")")
   dsw+=("$(timed D build --network none -t small "$W/small")")
@@ -74,12 +82,14 @@ for r in $(seq "$ROUNDS"); do
   bsw+=("$(timed BD build --network none -t small "$W/small")")
   xsc+=("$(timed B build --network none --no-cache -t small "$W/small")")
   xsw+=("$(timed B build --network none -t small "$W/small")")
+  ksc+=("$(timed SK build --network none --no-cache -t small "$W/small")")
   dbc+=("$(timed D build --network none --no-cache -t big "$W/big")")
   dbw+=("$(timed D build --network none -t big "$W/big")")
   bbc+=("$(timed BD build --network none --no-cache -t big "$W/big")")
   bbw+=("$(timed BD build --network none -t big "$W/big")")
   xbc+=("$(timed B build --network none --no-cache -t big "$W/big")")
   xbw+=("$(timed B build --network none -t big "$W/big")")
+  kbc+=("$(timed SK build --network none --no-cache -t big "$W/big")")
 done
 # Same result from both: the app runs, the big image has every file.
 [ "$(B run --rm --network none small)" = bench ] || { echo "berth image does not run" >&2; exit 1; }
@@ -98,3 +108,5 @@ row "200MB COPY, cold (docker CLI)" "$(m "${bbc[@]}")" "$(m "${dbc[@]}")" "<= 0.
 row "200MB COPY, cached (docker CLI)" "$(m "${bbw[@]}")" "$(m "${dbw[@]}")" "<= 0.10 (anchor docker 2.0s)"
 row "200MB COPY, cold (berth CLI)" "$(m "${xbc[@]}")" "$(m "${dbc[@]}")" "<= 0.40"
 row "200MB COPY, cached (berth CLI)" "$(m "${xbw[@]}")" "$(m "${dbw[@]}")" "<= 0.10"
+printf '%-34s %9.3fs %9.3fs %8.2f  %s\n' "docker CLI alone, 5-step" "$(m "${ksc[@]}")" "$(m "${dsw[@]}")" "$(echo "$(m "${ksc[@]}") / $(m "${dsw[@]}")" | bc -l)" "(no-work daemon; ratio vs docker cached)"
+printf '%-34s %9.3fs %9.3fs %8.2f  %s\n' "docker CLI alone, 200MB COPY" "$(m "${kbc[@]}")" "$(m "${dbw[@]}")" "$(echo "$(m "${kbc[@]}") / $(m "${dbw[@]}")" | bc -l)" "(no-work daemon; ratio vs docker cached)"

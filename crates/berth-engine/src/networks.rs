@@ -773,10 +773,12 @@ impl Engine {
         let r = self.net_prepare_inner(h, rec, eps).await;
         if r.is_err() {
             self.net_teardown(rec, true).await;
+            self.fill_spares();
         }
         self.rebuild_dns();
         tracing::debug!(container = %rec.id, elapsed = ?t.elapsed(), "network prepared");
-        self.fill_spares();
+        // The used spare namespace is replaced once the container runs
+        // (`Engine::after_start`), not while its start still needs the RTNL lock.
         r
     }
 

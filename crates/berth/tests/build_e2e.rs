@@ -9,19 +9,6 @@ use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 use support::*;
 
-fn daemon_with_busybox() -> Daemon {
-    let d = Daemon::start();
-    let tar = busybox_tar(d.dir.path());
-    ok(d.berth(&[
-        "import",
-        "-c",
-        "CMD [\"sh\"]",
-        tar.to_str().unwrap(),
-        "busybox",
-    ]));
-    d
-}
-
 /// A context directory with the given files (path, content).
 fn context(d: &Daemon, name: &str, files: &[(&str, &str)]) -> PathBuf {
     let dir = d.dir.path().join(name);
@@ -74,7 +61,7 @@ fn mounts_under(dir: &Path) -> Vec<String> {
 
 #[test]
 fn guide_entrypoint_script_with_and_without_args() {
-    let d = daemon_with_busybox();
+    let d = Daemon::with_busybox();
     let ctx = context(
         &d,
         "cowsay",
@@ -116,7 +103,7 @@ fn guide_entrypoint_script_with_and_without_args() {
 
 #[test]
 fn guide_build_arg_becomes_env() {
-    let d = daemon_with_busybox();
+    let d = Daemon::with_busybox();
     let ctx = context(
         &d,
         "args",
@@ -151,7 +138,7 @@ fn guide_build_arg_becomes_env() {
 
 #[test]
 fn guide_multi_stage_builder_pattern_and_target() {
-    let d = daemon_with_busybox();
+    let d = Daemon::with_busybox();
     let ctx = context(
         &d,
         "multi",
@@ -184,7 +171,7 @@ fn guide_multi_stage_builder_pattern_and_target() {
 
 #[test]
 fn guide_dockerignore() {
-    let d = daemon_with_busybox();
+    let d = Daemon::with_busybox();
     let ctx = context(
         &d,
         "ignore",
@@ -214,7 +201,7 @@ fn guide_dockerignore() {
 
 #[test]
 fn guide_delete_in_same_layer_vs_later_layer() {
-    let d = daemon_with_busybox();
+    let d = Daemon::with_busybox();
     let base: u64 = inspect(&d, "{{.Size}}", "busybox").parse().unwrap();
     let same = context(
         &d,
@@ -255,7 +242,7 @@ fn guide_delete_in_same_layer_vs_later_layer() {
 
 #[test]
 fn cache_hits_invalidation_restart_and_no_cache() {
-    let mut d = daemon_with_busybox();
+    let mut d = Daemon::with_busybox();
     let ctx = context(
         &d,
         "cache",
@@ -307,7 +294,7 @@ fn cache_hits_invalidation_restart_and_no_cache() {
 
 #[test]
 fn errors_name_file_and_line_and_leave_nothing_behind() {
-    let d = daemon_with_busybox();
+    let d = Daemon::with_busybox();
     let cases: &[(&str, &str, &[&str])] = &[
         (
             "FROM busybox\nFOO bar\n",
@@ -383,7 +370,7 @@ fn docker_cli_legacy_builder_against_berth() {
         eprintln!("skipping: no docker CLI");
         return;
     }
-    let d = daemon_with_busybox();
+    let d = Daemon::with_busybox();
     let ctx = context(
         &d,
         "dockercli",
@@ -436,7 +423,7 @@ fn docker_cli_legacy_builder_against_berth() {
 
 #[test]
 fn build_from_stdin_quiet_iidfile_and_labels() {
-    let d = daemon_with_busybox();
+    let d = Daemon::with_busybox();
     let df = d.dir.path().join("Dockerfile.stdin");
     std::fs::write(&df, "FROM busybox\nLABEL a=b\nRUN echo hi\n").unwrap();
     let iid = d.dir.path().join("iid2");
@@ -470,7 +457,7 @@ fn build_from_stdin_quiet_iidfile_and_labels() {
 
 #[test]
 fn onbuild_healthcheck_add_archive_and_url() {
-    let d = daemon_with_busybox();
+    let d = Daemon::with_busybox();
     // A gzip tar for ADD to unpack, and an HTTP server on 127.0.0.1 for ADD <url>.
     let mut tarball = Vec::new();
     {
@@ -550,7 +537,7 @@ fn onbuild_healthcheck_add_archive_and_url() {
 
 #[test]
 fn commit_container_changes() {
-    let d = daemon_with_busybox();
+    let d = Daemon::with_busybox();
     ok(d.berth(&[
         "run",
         "--name",
@@ -694,7 +681,7 @@ fn wait_for_run_container(d: &Daemon, what: &str) {
 /// the connection close while the step was quiet).
 #[test]
 fn interrupted_build_leaves_nothing_behind() {
-    let d = daemon_with_busybox();
+    let d = Daemon::with_busybox();
     let before = image_ids(&d);
     let cli_cases = [
         ("quiet", "FROM busybox\nRUN echo started && sleep 30 && echo never > /x\n"),
@@ -767,7 +754,7 @@ fn interrupted_build_leaves_nothing_behind() {
 /// A finished build removes its context directory too.
 #[test]
 fn context_dirs_are_reused_and_pruned() {
-    let d = daemon_with_busybox();
+    let d = Daemon::with_busybox();
     let ctx = context(
         &d,
         "ctxdir",
@@ -815,7 +802,7 @@ fn context_dirs_are_reused_and_pruned() {
 
 #[test]
 fn independent_stages_build_in_parallel() {
-    let d = daemon_with_busybox();
+    let d = Daemon::with_busybox();
     // Two independent stages that each take 3 s: in sequence that is at least 6 s.
     let ctx = context(
         &d,

@@ -5,26 +5,13 @@ mod support;
 use std::process::Command;
 use support::*;
 
-fn daemon_with_busybox() -> Daemon {
-    let d = Daemon::start();
-    let tar = busybox_tar(d.dir.path());
-    ok(d.berth(&[
-        "import",
-        "-c",
-        "CMD [\"sh\"]",
-        tar.to_str().unwrap(),
-        "busybox",
-    ]));
-    d
-}
-
 fn code(o: &std::process::Output) -> i32 {
     o.status.code().unwrap_or(-1)
 }
 
 #[test]
 fn run_exit_codes_and_errors() {
-    let d = daemon_with_busybox();
+    let d = Daemon::with_busybox();
     assert_eq!(
         ok(d.berth(&["run", "--rm", "busybox", "echo", "hi"])),
         "hi\n"
@@ -81,7 +68,7 @@ fn run_exit_codes_and_errors() {
 
 #[test]
 fn detached_lifecycle_logs_exec_stop_start_rm() {
-    let d = daemon_with_busybox();
+    let d = Daemon::with_busybox();
     let id = ok(d.berth(&[
         "run",
         "-d",
@@ -164,7 +151,7 @@ fn docker_cli_lifecycle() {
         eprintln!("SKIP: the docker CLI is not installed");
         return;
     }
-    let d = daemon_with_busybox();
+    let d = Daemon::with_busybox();
     let id = ok(d.docker(&[
         "run",
         "-d",
@@ -209,7 +196,7 @@ fn docker_cli_lifecycle() {
 
 #[test]
 fn tty_and_isolation() {
-    let d = daemon_with_busybox();
+    let d = Daemon::with_busybox();
     if have("script") {
         let o = Command::new("script")
             .env("BERTH_HOST", d.host())
@@ -246,7 +233,7 @@ fn tty_and_isolation() {
 /// the filter (loaded by libcontainer before capabilities are dropped).
 #[test]
 fn seccomp_and_no_new_privileges() {
-    let d = daemon_with_busybox();
+    let d = Daemon::with_busybox();
     let status = "grep -E '^(NoNewPrivs|Seccomp):' /proc/self/status | tr -s '\\t ' ' '; unshare -n true 2>/dev/null && echo UNSHARED; true";
     let out = ok(d.berth(&["run", "--rm", "busybox", "sh", "-c", status]));
     assert!(out.contains("NoNewPrivs: 1"), "{out}");
@@ -282,7 +269,7 @@ fn seccomp_and_no_new_privileges() {
 
 #[test]
 fn memory_limit_oom_kill() {
-    let d = daemon_with_busybox();
+    let d = Daemon::with_busybox();
     let o = d.berth(&[
         "run",
         "--name",
@@ -307,7 +294,7 @@ fn memory_limit_oom_kill() {
 
 #[test]
 fn containers_survive_a_daemon_kill() {
-    let mut d = daemon_with_busybox();
+    let mut d = Daemon::with_busybox();
     let mut ids = Vec::new();
     for i in 0..3 {
         let id = ok(d.berth(&[
@@ -351,7 +338,7 @@ fn containers_survive_a_daemon_kill() {
 
 #[test]
 fn restart_policies() {
-    let d = daemon_with_busybox();
+    let d = Daemon::with_busybox();
     // always: a process killed from the host comes back.
     ok(d.berth(&[
         "run",
@@ -435,7 +422,7 @@ fn restart_policies() {
 
 #[test]
 fn diff_shows_added_changed_deleted() {
-    let d = daemon_with_busybox();
+    let d = Daemon::with_busybox();
     ok(d.berth(&[
         "run",
         "--name",

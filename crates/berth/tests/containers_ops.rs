@@ -8,19 +8,6 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 use support::*;
 
-fn daemon_with_busybox() -> Daemon {
-    let d = Daemon::start();
-    let tar = busybox_tar(d.dir.path());
-    ok(d.berth(&[
-        "import",
-        "-c",
-        "CMD [\"sh\"]",
-        tar.to_str().unwrap(),
-        "busybox",
-    ]));
-    d
-}
-
 fn now_secs() -> String {
     let t = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -30,7 +17,7 @@ fn now_secs() -> String {
 
 #[test]
 fn events_stream_live_and_replay_with_filters() {
-    let d = daemon_with_busybox();
+    let d = Daemon::with_busybox();
     let t0 = now_secs();
     let mut live = Command::new(BERTH)
         .env("BERTH_HOST", d.host())
@@ -101,7 +88,7 @@ fn events_stream_live_and_replay_with_filters() {
 
 #[test]
 fn rename_top_stats_prune_and_sizes() {
-    let d = daemon_with_busybox();
+    let d = Daemon::with_busybox();
     let id = ok(d.berth(&[
         "run",
         "-d",
@@ -200,7 +187,7 @@ fn mounts_mentioning(id: &str) -> usize {
 
 #[test]
 fn cp_both_ways_keeps_symlinks_inside_and_export() {
-    let d = daemon_with_busybox();
+    let d = Daemon::with_busybox();
     let work = d.dir.path().join("cp");
     std::fs::create_dir_all(work.join("srcdir/sub")).unwrap();
     std::fs::write(work.join("srcdir/sub/a.txt"), "alpha").unwrap();
@@ -328,7 +315,7 @@ fn cp_both_ways_keeps_symlinks_inside_and_export() {
 
 #[test]
 fn attach_to_a_running_container_sees_its_output() {
-    let d = daemon_with_busybox();
+    let d = Daemon::with_busybox();
     ok(d.berth(&[
         "run",
         "-d",
@@ -377,7 +364,7 @@ fn wait_for_output(d: &Daemon, args: &[&str], want: &str, secs: u64) -> String {
 
 #[test]
 fn health_checks_go_unhealthy_then_healthy() {
-    let d = daemon_with_busybox();
+    let d = Daemon::with_busybox();
     let t0 = now_secs();
     ok(d.berth(&[
         "run",

@@ -355,12 +355,12 @@ impl Engine {
                 drop(r);
                 self.persist_started(&snapshot)?;
                 if start {
-                    // A new spare once this container runs (not while it is starting).
-                    self.shims.refill();
+                    self.after_start();
                 }
                 Ok(shim)
             }
             Err(berth_runtime::RuntimeError::Shim { exit_code, message }) => {
+                self.fill_spares();
                 let mut r = ctr.rec.lock().unwrap_or_else(|p| p.into_inner());
                 r.state.status = if start {
                     "exited".into()

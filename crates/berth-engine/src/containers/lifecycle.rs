@@ -128,7 +128,7 @@ impl Engine {
                     r.clone()
                 };
                 self.persist_started(&snapshot)?;
-                self.shims.refill();
+                self.after_start();
             }
             _ => {
                 if let Err(e) = self.spawn_shim(&ctr, true).await {

@@ -239,6 +239,13 @@ impl Engine {
         Ok(())
     }
 
+    /// Once a container runs (or failed to): the next spare shim and spare network
+    /// namespaces are made now, off the start path they would slow down.
+    pub(crate) fn after_start(self: &Arc<Self>) {
+        self.shims.refill();
+        self.fill_spares();
+    }
+
     /// Records that a container's shim runs (spawned or started). A `--rm` container's
     /// record does not wait for the disk: it is removed soon anyway, and after an unclean
     /// stop `restore_containers` finds its live shim whatever the record says.
