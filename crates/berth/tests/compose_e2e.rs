@@ -537,3 +537,55 @@ fn docker_compose_1_29_drives_berth() {
     assert!(o.status.success(), "{}", stderr(&o));
     assert_eq!(labelled(&d, "dc129"), (0, 0, 0));
 }
+
+/// docker-compose 1.29 with a v3 file: project network and named volume, discovery by
+/// service name, and `up --force-recreate`, which reads the image's `ContainerConfig`
+/// (berth sends it; dockerd ≥ 25 does not, and docker-compose 1.29 fails there with
+/// `KeyError: 'ContainerConfig'`) and keeps anonymous volume data.
+#[test]
+fn docker_compose_1_29_v3_recreate_keeps_volumes() {
+    if !have("docker-compose") {
+        eprintln!("docker-compose not installed; skipping");
+        return;
+    }
+    let d = daemon();
+    let dir = project_dir(
+        &d,
+        "dcv3",
+        "version: '3.8'\nservices:\n  app:\n    image: web\n    command: sleep 3600\n    depends_on: [db]\n  db:\n    image: web\n    command: sh -c 'echo dbdata > /data/x.html; exec httpd -f -p 80 -h /data'\n    volumes:\n      - dbdata:/data\n      - /anon\nvolumes:\n  dbdata: {}\n",
+    );
+    let dc = |args: &[&str]| {
+        let o = Command::new("docker-compose")
+            .env("DOCKER_HOST", d.host())
+            .env_remove("COMPOSE_PROJECT_NAME")
+            .current_dir(&dir)
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "docker-compose {args:?}: {}\n{}", stdout(&o), stderr(&o));
+        stdout(&o)
+    };
+    dc(&["up", "-d"]);
+    assert_eq!(labelled(&d, "dcv3"), (2, 1, 1));
+    let body = eventually("db by service name", || {
+        let o = Command::new("docker-compose")
+            .env("DOCKER_HOST", d.host())
+            .current_dir(&dir)
+            .args(["exec", "-T", "app", "wget", "-q", "-O-", "http://db/x.html"])
+            .output()
+            .unwrap();
+        o.status.success().then(|| stdout(&o))
+    });
+    assert_eq!(body, "dbdata\n");
+    dc(&["exec", "-T", "db", "sh", "-c", "echo anon > /anon/f"]);
+    let before = inspect(&d, "{{.Id}}", "dcv3_db_1");
+    dc(&["up", "-d", "--force-recreate"]);
+    assert_ne!(inspect(&d, "{{.Id}}", "dcv3_db_1"), before);
+    assert_eq!(dc(&["exec", "-T", "db", "cat", "/anon/f"]), "anon\n");
+    // berth compose reads the same project (v3 → `-` names, but it finds the
+    // containers by label, not by name).
+    let bps = ok(compose(&d, &dir, &["ps"]));
+    assert!(bps.contains("dcv3_db_1") && bps.contains("dcv3_app_1"), "{bps}");
+    dc(&["down", "-v"]);
+    assert_eq!(labelled(&d, "dcv3"), (0, 0, 0));
+}
