@@ -67,7 +67,11 @@ pub enum ComposeError {
     },
     /// `${VAR:?message}` with VAR unset or empty, or a bad `${…}`.
     #[error("{at}: {path}: {msg}")]
-    Interpolation { at: Where, path: String, msg: String },
+    Interpolation {
+        at: Where,
+        path: String,
+        msg: String,
+    },
     /// A dependency that names no service.
     #[error("service {service:?} depends on undefined service {missing:?} (through {via})")]
     UndefinedDependency {

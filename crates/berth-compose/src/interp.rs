@@ -184,7 +184,9 @@ pub fn parse_env_file(text: &str) -> Result<Vec<(String, Option<String>)>, Strin
         }
         let v = v.trim_start();
         let value = if let Some(q) = v.strip_prefix('\'') {
-            q.find('\'').map(|e| q[..e].to_string()).unwrap_or_else(|| q.to_string())
+            q.find('\'')
+                .map(|e| q[..e].to_string())
+                .unwrap_or_else(|| q.to_string())
         } else if let Some(q) = v.strip_prefix('"') {
             let mut s = String::new();
             let mut it = q.chars();
@@ -307,11 +309,16 @@ mod tests {
     #[test]
     fn required_and_unset() {
         let e = i("${NOPE:?set NOPE please}").unwrap_err();
-        assert_eq!(e.0, "required variable NOPE is missing a value: set NOPE please");
+        assert_eq!(
+            e.0,
+            "required variable NOPE is missing a value: set NOPE please"
+        );
         assert!(i("${EMPTY:?}").is_err());
         assert_eq!(i("${EMPTY?}").unwrap(), "");
         let mut seen = Vec::new();
-        let r = interpolate("x${NOPE}y$OTHER", &vars(), &mut |n| seen.push(n.to_string()));
+        let r = interpolate("x${NOPE}y$OTHER", &vars(), &mut |n| {
+            seen.push(n.to_string())
+        });
         assert_eq!(r.unwrap(), "xy");
         assert_eq!(seen, ["NOPE", "OTHER"]);
     }

@@ -483,7 +483,12 @@ pub fn detect_format(top: &Mapping) -> std::result::Result<Format, String> {
             let s = match v {
                 Value::String(s) => s.clone(),
                 Value::Number(n) => n.to_string(),
-                other => return Err(format!("version must be a string, not {}", yaml_type(other))),
+                other => {
+                    return Err(format!(
+                        "version must be a string, not {}",
+                        yaml_type(other)
+                    ))
+                }
             };
             let major = s.split('.').next().unwrap_or("");
             let minor_ok = s
@@ -724,7 +729,11 @@ fn build_project(
     // Project name: -p, COMPOSE_PROJECT_NAME, `name:`, the directory's basename.
     let name = if let Some(n) = explicit_name
         .map(str::to_string)
-        .or_else(|| vars.get("COMPOSE_PROJECT_NAME").cloned().filter(|s| !s.is_empty()))
+        .or_else(|| {
+            vars.get("COMPOSE_PROJECT_NAME")
+                .cloned()
+                .filter(|s| !s.is_empty())
+        })
         .or_else(|| sources.iter().rev().find_map(|s| s.name.clone()))
     {
         let lower = n.to_lowercase();
@@ -790,7 +799,9 @@ fn build_project(
             file: last.path.clone(),
             line: None,
         };
-        project.networks.insert(key.clone(), network_def(&key, v, at)?);
+        project
+            .networks
+            .insert(key.clone(), network_def(&key, v, at)?);
     }
     for (k, v) in volumes {
         let key = key_string(&k);
@@ -798,7 +809,9 @@ fn build_project(
             file: last.path.clone(),
             line: None,
         };
-        project.volumes.insert(key.clone(), volume_def(&key, v, at)?);
+        project
+            .volumes
+            .insert(key.clone(), volume_def(&key, v, at)?);
     }
     if project.services.is_empty() && raw.is_empty() {
         tracing::warn!("no services defined");
@@ -843,7 +856,12 @@ fn str_map(v: &Value, what: &str) -> std::result::Result<BTreeMap<String, String
                 out.insert(k.to_string(), val.to_string());
             }
         }
-        other => return Err(format!("must be a mapping or a list, not {}", yaml_type(other))),
+        other => {
+            return Err(format!(
+                "must be a mapping or a list, not {}",
+                yaml_type(other)
+            ))
+        }
     }
     Ok(out)
 }
@@ -1036,12 +1054,13 @@ impl Cx<'_> {
                     "pid" => s.pid = Some(string(v)?),
                     "ipc" => s.ipc = Some(string(v)?),
                     "sysctls" => s.sysctls = str_map(v, "sysctl")?,
-                    "extends" => {
-                        return Err("extends is not supported by berth compose yet".into())
-                    }
+                    "extends" => return Err("extends is not supported by berth compose yet".into()),
                     o if o.starts_with("x-") => {}
                     o if IGNORED.contains(&o) => {
-                        tracing::warn!(service = self.service, "{o:?} is not supported yet; ignored")
+                        tracing::warn!(
+                            service = self.service,
+                            "{o:?} is not supported yet; ignored"
+                        )
                     }
                     o => return Err(format!("unsupported option {o:?}")),
                 }
@@ -1099,9 +1118,10 @@ impl Cx<'_> {
         if !v1 {
             for n in s.networks.keys() {
                 if n != "default" && !self.project.networks.contains_key(n) {
-                    return Err(
-                        self.err("networks", format!("service refers to undefined network {n:?}"))
-                    );
+                    return Err(self.err(
+                        "networks",
+                        format!("service refers to undefined network {n:?}"),
+                    ));
                 }
             }
             if s.network_mode.is_some() && !s.networks.is_empty() {
@@ -1131,7 +1151,11 @@ impl Cx<'_> {
                         "labels" => b.labels = str_map(x, "label")?,
                         "cache_from" | "network" | "shm_size" | "extra_hosts" | "platforms"
                         | "pull" | "no_cache" | "tags" | "isolation" => {
-                            tracing::warn!(service = self.service, "build.{:?} is ignored", key_string(k))
+                            tracing::warn!(
+                                service = self.service,
+                                "build.{:?} is ignored",
+                                key_string(k)
+                            )
                         }
                         o => return Err(format!("unsupported build option {o:?}")),
                     }
@@ -1139,7 +1163,9 @@ impl Cx<'_> {
                 b.context = self.path(&ctx);
             }
             Value::Mapping(_) => {
-                return Err("in a v1 file build is a path string (with dockerfile beside it)".into())
+                return Err(
+                    "in a v1 file build is a path string (with dockerfile beside it)".into(),
+                )
             }
             other => b.context = self.path(&string(other)?),
         }
@@ -1151,7 +1177,10 @@ impl Cx<'_> {
 
     /// A host path relative to the project directory (`~` = $HOME).
     fn path(&self, p: &str) -> PathBuf {
-        if let Some(rest) = p.strip_prefix("~/").or(if p == "~" { Some("") } else { None }) {
+        if let Some(rest) = p
+            .strip_prefix("~/")
+            .or(if p == "~" { Some("") } else { None })
+        {
             let home = self
                 .vars
                 .get("HOME")
@@ -1267,7 +1296,10 @@ impl Cx<'_> {
         let (kind, source) = match kind.as_str() {
             "bind" => {
                 let s = source.ok_or("a bind mount needs a source")?;
-                (MountKind::Bind, Some(self.path(&s).to_string_lossy().into_owned()))
+                (
+                    MountKind::Bind,
+                    Some(self.path(&s).to_string_lossy().into_owned()),
+                )
             }
             "volume" => match source {
                 Some(s) => {
@@ -1826,7 +1858,9 @@ mod tests {
         load_text("services:\n  web:\n    image: x\n    depends_on: [db]\n  db:\n    image: y\n")
             .unwrap();
         // v1 neither image nor build.
-        let e = load_text("web:\n  restart: always\n").unwrap_err().to_string();
+        let e = load_text("web:\n  restart: always\n")
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("neither an image nor a build"), "{e}");
     }
 
@@ -1845,20 +1879,41 @@ mod tests {
             o => panic!("{o:?}"),
         }
         let s = e.to_string();
-        assert!(s.starts_with("/proj/myapp/docker-compose.yml:5: service \"web\", field \"ports\""), "{s}");
+        assert!(
+            s.starts_with("/proj/myapp/docker-compose.yml:5: service \"web\", field \"ports\""),
+            "{s}"
+        );
         // Bad YAML: the library's line.
         let e = load_text("services:\n  web:\n    image: [x\n").unwrap_err();
-        assert!(matches!(e, ComposeError::Yaml { at: Where { line: Some(_), .. }, .. }), "{e:?}");
+        assert!(
+            matches!(
+                e,
+                ComposeError::Yaml {
+                    at: Where { line: Some(_), .. },
+                    ..
+                }
+            ),
+            "{e:?}"
+        );
         // Undeclared named volume in v3.
-        let e = load_text("version: '3'\nservices:\n  db:\n    image: x\n    volumes:\n      - data:/d\n")
+        let e = load_text(
+            "version: '3'\nservices:\n  db:\n    image: x\n    volumes:\n      - data:/d\n",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            e.contains("field \"volumes\"") && e.contains("not declared"),
+            "{e}"
+        );
+        // Bad restart policy.
+        let e = load_text("web:\n  image: x\n  restart: sometimes\n")
             .unwrap_err()
             .to_string();
-        assert!(e.contains("field \"volumes\"") && e.contains("not declared"), "{e}");
-        // Bad restart policy.
-        let e = load_text("web:\n  image: x\n  restart: sometimes\n").unwrap_err().to_string();
         assert!(e.contains(":3:") && e.contains("restart"), "{e}");
         // Unknown top-level key in a spec file.
-        let e = load_text("services: {}\nweb: {image: x}\n").unwrap_err().to_string();
+        let e = load_text("services: {}\nweb: {image: x}\n")
+            .unwrap_err()
+            .to_string();
         assert!(e.contains(":2:") && e.contains("\"web\""), "{e}");
     }
 
@@ -1872,9 +1927,14 @@ mod tests {
             s.command.as_deref().unwrap(),
             ["echo", "${HOME}", "fallback"]
         );
-        assert_eq!(s.environment.get("HOME").map(String::as_str), Some("/home/u"));
+        assert_eq!(
+            s.environment.get("HOME").map(String::as_str),
+            Some("/home/u")
+        );
         assert!(!s.environment.contains_key("UNSET_X"));
-        let e = load_text("web:\n  image: \"${IMG:?set IMG}\"\n").unwrap_err().to_string();
+        let e = load_text("web:\n  image: \"${IMG:?set IMG}\"\n")
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("web.image") && e.contains("set IMG"), "{e}");
     }
 
@@ -1884,7 +1944,11 @@ mod tests {
         let dir = d.path().join("My Project.X");
         std::fs::create_dir(&dir).unwrap();
         std::fs::write(dir.join(".env"), "TAG=9\nGREETING=hello\n").unwrap();
-        std::fs::write(dir.join("web.env"), "FROM_FILE=1\nGREETING=overridden-below\n").unwrap();
+        std::fs::write(
+            dir.join("web.env"),
+            "FROM_FILE=1\nGREETING=overridden-below\n",
+        )
+        .unwrap();
         std::fs::write(
             dir.join("compose.yaml"),
             "services:\n  web:\n    image: b:${TAG}\n    env_file: web.env\n    environment:\n      GREETING: ${GREETING}\n    volumes: [data:/data, /anon]\nvolumes:\n  data: {}\n",

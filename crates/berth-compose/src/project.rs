@@ -186,7 +186,9 @@ impl Runner {
             .into_iter()
             // Daemons that ignore a filter must not make us touch other projects.
             .filter(|c| label(c, LABEL_PROJECT) == self.project.name)
-            .filter(|c| services.is_empty() || services.iter().any(|s| s == label(c, LABEL_SERVICE)))
+            .filter(|c| {
+                services.is_empty() || services.iter().any(|s| s == label(c, LABEL_SERVICE))
+            })
             .collect();
         list.sort_by_key(|c| {
             (
@@ -258,7 +260,11 @@ impl Runner {
             } else {
                 self.project.network_name(&key)
             };
-            match self.docker.inspect_network(&name, None::<qp::InspectNetworkOptions>).await {
+            match self
+                .docker
+                .inspect_network(&name, None::<qp::InspectNetworkOptions>)
+                .await
+            {
                 Ok(_) => continue,
                 Err(e) if is_404(&e) => {}
                 Err(e) => return Err(api(format!("inspecting network {name}"))(e)),
@@ -560,10 +566,8 @@ impl Runner {
         }
         // Anonymous volumes of the container being replaced keep their data.
         binds.extend(carried.iter().cloned());
-        let carried_targets: BTreeSet<&str> = carried
-            .iter()
-            .filter_map(|b| b.split(':').nth(1))
-            .collect();
+        let carried_targets: BTreeSet<&str> =
+            carried.iter().filter_map(|b| b.split(':').nth(1)).collect();
         anon.retain(|a| !carried_targets.contains(a.as_str()));
 
         let mut port_bindings: HashMap<String, Option<Vec<PortBinding>>> = HashMap::new();
@@ -718,8 +722,7 @@ impl Runner {
                 pid_mode: s.pid.clone(),
                 ipc_mode: s.ipc.clone(),
                 shm_size: s.shm_size,
-                sysctls: (!s.sysctls.is_empty())
-                    .then(|| s.sysctls.clone().into_iter().collect()),
+                sysctls: (!s.sysctls.is_empty()).then(|| s.sysctls.clone().into_iter().collect()),
                 ..Default::default()
             }),
             networking_config,
@@ -859,7 +862,8 @@ impl Runner {
                 None => {
                     let id = self.create(s, 1, &image_id, &[]).await?;
                     if !o.no_start {
-                        self.start_one(&id, &self.project.container_name(s, 1)).await?;
+                        self.start_one(&id, &self.project.container_name(s, 1))
+                            .await?;
                     }
                     id
                 }
@@ -882,7 +886,13 @@ impl Runner {
         self.say(&format!("Container {old_name}  Recreate"));
         let carried = self.carried_volumes(&old_id, s).await?;
         self.docker
-            .stop_container(&old_id, Some(qp::StopContainerOptions { signal: None, t: s.stop_grace_period_s.map(|t| t as i32) }))
+            .stop_container(
+                &old_id,
+                Some(qp::StopContainerOptions {
+                    signal: None,
+                    t: s.stop_grace_period_s.map(|t| t as i32),
+                }),
+            )
             .await
             .or_else(|e| if is_404(&e) { Ok(()) } else { Err(e) })
             .map_err(api(format!("stopping {old_name}")))?;
@@ -954,7 +964,10 @@ impl Runner {
             self.docker
                 .stop_container(
                     c.id.as_deref().unwrap_or_default(),
-                    Some(qp::StopContainerOptions { signal: None, t: timeout }),
+                    Some(qp::StopContainerOptions {
+                        signal: None,
+                        t: timeout,
+                    }),
                 )
                 .await
                 .map_err(api(format!("stopping {name}")))?;
@@ -989,7 +1002,10 @@ impl Runner {
                 self.docker
                     .restart_container(
                         c.id.as_deref().unwrap_or_default(),
-                        Some(qp::RestartContainerOptions { signal: None, t: timeout }),
+                        Some(qp::RestartContainerOptions {
+                            signal: None,
+                            t: timeout,
+                        }),
                     )
                     .await
                     .map_err(api(format!("restarting {cname}")))?;
@@ -1075,7 +1091,13 @@ impl Runner {
             if is_running(c) {
                 self.say(&format!("Container {name}  Stopping"));
                 self.docker
-                    .stop_container(&id, Some(qp::StopContainerOptions { signal: None, t: o.timeout }))
+                    .stop_container(
+                        &id,
+                        Some(qp::StopContainerOptions {
+                            signal: None,
+                            t: o.timeout,
+                        }),
+                    )
                     .await
                     .or_else(|e| if is_404(&e) { Ok(()) } else { Err(e) })
                     .map_err(api(format!("stopping {name}")))?;
@@ -1158,11 +1180,7 @@ impl Runner {
 
     /// The prefix a container's log lines get: `service-N`.
     pub fn log_prefix(c: &ContainerSummary) -> String {
-        format!(
-            "{}-{}",
-            label(c, LABEL_SERVICE),
-            label(c, LABEL_NUMBER)
-        )
+        format!("{}-{}", label(c, LABEL_SERVICE), label(c, LABEL_NUMBER))
     }
 
     /// `logs`: calls `line` with (prefix, line) for every line of every container, the
@@ -1300,12 +1318,13 @@ impl Runner {
 fn endpoint(sn: &ServiceNetwork) -> EndpointSettings {
     EndpointSettings {
         aliases: (!sn.aliases.is_empty()).then(|| sn.aliases.clone()),
-        ipam_config: sn.ipv4_address.as_ref().map(|ip| {
-            bollard::models::EndpointIpamConfig {
+        ipam_config: sn
+            .ipv4_address
+            .as_ref()
+            .map(|ip| bollard::models::EndpointIpamConfig {
                 ipv4_address: Some(ip.clone()),
                 ..Default::default()
-            }
-        }),
+            }),
         ..Default::default()
     }
 }
@@ -1318,10 +1337,7 @@ pub fn ports_text(c: &ContainerSummary) -> String {
         .unwrap_or_default()
         .iter()
         .map(|p| {
-            let proto = p
-                .typ
-                .map(|t| t.to_string())
-                .unwrap_or_else(|| "tcp".into());
+            let proto = p.typ.map(|t| t.to_string()).unwrap_or_else(|| "tcp".into());
             match p.public_port {
                 Some(pp) => format!(
                     "{}:{pp}->{}/{proto}",

@@ -151,7 +151,9 @@ fn labelled(d: &Daemon, project: &str) -> (usize, usize, usize) {
 }
 
 fn inspect(d: &Daemon, fmt: &str, what: &str) -> String {
-    ok(d.docker(&["inspect", "-f", fmt, what])).trim().to_string()
+    ok(d.docker(&["inspect", "-f", fmt, what]))
+        .trim()
+        .to_string()
 }
 
 const REGISTRY_V1: &str = r#"registry:
@@ -190,9 +192,15 @@ fn v1_registry_lifecycle() {
     let name = "registryapp_registry_1";
     assert!(inspect(&d, "{{json .NetworkSettings.Networks}}", name).contains("\"bridge\""));
     assert_eq!(labelled(&d, "registryapp"), (1, 0, 0));
-    assert_eq!(inspect(&d, "{{.HostConfig.RestartPolicy.Name}}", name), "always");
+    assert_eq!(
+        inspect(&d, "{{.HostConfig.RestartPolicy.Name}}", name),
+        "always"
+    );
     let env = inspect(&d, "{{json .Config.Env}}", name);
-    assert!(env.contains("REGISTRY_HTTP_HOST=https://registry.example.test"), "{env}");
+    assert!(
+        env.contains("REGISTRY_HTTP_HOST=https://registry.example.test"),
+        "{env}"
+    );
     let labels = inspect(&d, "{{json .Config.Labels}}", name);
     for l in [
         "\"com.docker.compose.project\":\"registryapp\"",
@@ -217,13 +225,23 @@ fn v1_registry_lifecycle() {
 
     let ps = ok(compose(&d, &dir, &["ps"]));
     assert!(ps.starts_with("NAME"), "{ps}");
-    let row = ps.lines().find(|l| l.starts_with(name)).unwrap_or_else(|| panic!("{ps}"));
-    assert!(row.contains("Up") && row.contains(&format!("127.0.0.1:{port}->80/tcp")), "{row}");
+    let row = ps
+        .lines()
+        .find(|l| l.starts_with(name))
+        .unwrap_or_else(|| panic!("{ps}"));
+    assert!(
+        row.contains("Up") && row.contains(&format!("127.0.0.1:{port}->80/tcp")),
+        "{row}"
+    );
     assert_eq!(ok(compose(&d, &dir, &["ps", "-q"])).trim(), id);
 
     let logs = ok(compose(&d, &dir, &["logs"]));
     assert!(logs.contains("registry-1  | registry starting"), "{logs}");
-    let logs = ok(compose(&d, &dir, &["logs", "--tail", "1", "-t", "registry"]));
+    let logs = ok(compose(
+        &d,
+        &dir,
+        &["logs", "--tail", "1", "-t", "registry"],
+    ));
     assert_eq!(logs.lines().count(), 1, "{logs}");
 
     let out = compose(&d, &dir, &["stop", "-t", "1"]);
@@ -262,12 +280,34 @@ fn v1_links_reach_a_service_by_alias() {
     let c = err.find("linked_client_1  Created").expect(&err);
     assert!(s < c, "{err}");
     let body = eventually("the link alias to answer", || {
-        let o = compose(&d, &dir, &["exec", "client", "wget", "-q", "-O-", "http://backend/index.html"]);
+        let o = compose(
+            &d,
+            &dir,
+            &[
+                "exec",
+                "client",
+                "wget",
+                "-q",
+                "-O-",
+                "http://backend/index.html",
+            ],
+        );
         o.status.success().then(|| stdout(&o))
     });
     assert_eq!(body, "hello from berth\n");
     // The other names docker-compose 1.x links too.
-    let o = compose(&d, &dir, &["exec", "client", "wget", "-q", "-O-", "http://server_1/index.html"]);
+    let o = compose(
+        &d,
+        &dir,
+        &[
+            "exec",
+            "client",
+            "wget",
+            "-q",
+            "-O-",
+            "http://server_1/index.html",
+        ],
+    );
     assert_eq!(stdout(&o), "hello from berth\n", "{}", stderr(&o));
     // exec passes the exit code through.
     let o = compose(&d, &dir, &["exec", "client", "sh", "-c", "exit 3"]);
@@ -309,22 +349,47 @@ fn v3_project_network_named_volume_and_down() {
     assert!(db < app, "depends_on order: {err}");
     assert_eq!(labelled(&d, "v3app"), (2, 1, 1));
     assert_eq!(
-        inspect(&d, "{{index .Labels \"com.docker.compose.volume\"}}", "v3app_dbdata"),
+        inspect(
+            &d,
+            "{{index .Labels \"com.docker.compose.volume\"}}",
+            "v3app_dbdata"
+        ),
         "dbdata"
     );
     let body = eventually("db to answer by service name", || {
-        let o = compose(&d, &dir, &["exec", "app", "wget", "-q", "-O-", "http://db/x.html"]);
+        let o = compose(
+            &d,
+            &dir,
+            &["exec", "app", "wget", "-q", "-O-", "http://db/x.html"],
+        );
         o.status.success().then(|| stdout(&o))
     });
     assert_eq!(body, "from-dotenv\n");
     // And by the container name.
-    let o = compose(&d, &dir, &["exec", "app", "wget", "-q", "-O-", "http://v3app-db-1/x.html"]);
+    let o = compose(
+        &d,
+        &dir,
+        &[
+            "exec",
+            "app",
+            "wget",
+            "-q",
+            "-O-",
+            "http://v3app-db-1/x.html",
+        ],
+    );
     assert_eq!(stdout(&o), "from-dotenv\n", "{}", stderr(&o));
 
     // config prints the normalised model.
     let cfg = ok(compose(&d, &dir, &["config"]));
-    assert!(cfg.contains("name: v3app") && cfg.contains("from-dotenv"), "{cfg}");
-    assert_eq!(ok(compose(&d, &dir, &["config", "--services"])), "db\napp\n");
+    assert!(
+        cfg.contains("name: v3app") && cfg.contains("from-dotenv"),
+        "{cfg}"
+    );
+    assert_eq!(
+        ok(compose(&d, &dir, &["config", "--services"])),
+        "db\napp\n"
+    );
 
     let out = compose(&d, &dir, &["down", "-v", "-t", "1"]);
     assert!(out.status.success(), "{}", stderr(&out));
@@ -367,7 +432,11 @@ fn build_then_up_recreates_only_the_changed_service_keeping_volumes() {
     std::fs::write(dir.join("app/msg.txt"), "v2\n").unwrap();
     let out = compose(&d, &dir, &["build"]);
     assert!(out.status.success(), "{}", stderr(&out));
-    assert_eq!(inspect(&d, "{{.Id}}", "rebuild-app-1"), app1, "build alone recreates nothing");
+    assert_eq!(
+        inspect(&d, "{{.Id}}", "rebuild-app-1"),
+        app1,
+        "build alone recreates nothing"
+    );
     let out = compose(&d, &dir, &["up", "-d"]);
     let err = stderr(&out);
     assert!(out.status.success(), "{err}");
@@ -405,7 +474,10 @@ fn build_then_up_recreates_only_the_changed_service_keeping_volumes() {
     let out = compose(&d, &dir, &["down", "-v", "--rmi", "local", "-t", "1"]);
     assert!(out.status.success(), "{}", stderr(&out));
     assert_eq!(labelled(&d, "rebuild"), (0, 0, 0));
-    assert!(!d.docker(&["image", "inspect", "rebuild-app"]).status.success());
+    assert!(!d
+        .docker(&["image", "inspect", "rebuild-app"])
+        .status
+        .success());
     let out = compose(&d, &dir, &["up", "-d", "--no-build"]);
     assert!(!out.status.success());
     assert!(stderr(&out).contains("--no-build"), "{}", stderr(&out));
@@ -447,7 +519,10 @@ fn up_attached_streams_logs_until_interrupted() {
         if let Ok(s) = rx.recv_timeout(Duration::from_millis(200)) {
             seen = s;
         }
-        assert!(t.elapsed() < Duration::from_secs(15), "no prefixed log line: {seen:?}");
+        assert!(
+            t.elapsed() < Duration::from_secs(15),
+            "no prefixed log line: {seen:?}"
+        );
     }
     unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
     let t = Instant::now();
@@ -455,11 +530,17 @@ fn up_attached_streams_logs_until_interrupted() {
         if let Some(s) = child.try_wait().unwrap() {
             break s;
         }
-        assert!(t.elapsed() < Duration::from_secs(20), "compose up did not stop");
+        assert!(
+            t.elapsed() < Duration::from_secs(20),
+            "compose up did not stop"
+        );
         std::thread::sleep(Duration::from_millis(50));
     };
     assert!(status.success(), "{status:?}");
-    assert_eq!(inspect(&d, "{{.State.Running}}", "attached-talker-1"), "false");
+    assert_eq!(
+        inspect(&d, "{{.State.Running}}", "attached-talker-1"),
+        "false"
+    );
     ok(compose(&d, &dir, &["down"]));
 }
 
@@ -469,7 +550,11 @@ fn bad_files_fail_with_file_service_field_and_line() {
     let dir = d.path().join("bad");
     std::fs::create_dir(&dir).unwrap();
     let file = dir.join("docker-compose.yml");
-    std::fs::write(&file, "web:\n  image: web\n  healthcheck:\n    test: true\n").unwrap();
+    std::fs::write(
+        &file,
+        "web:\n  image: web\n  healthcheck:\n    test: true\n",
+    )
+    .unwrap();
     let o = Command::new(BERTH)
         .current_dir(&dir)
         .args(["compose", "config"])
@@ -477,17 +562,26 @@ fn bad_files_fail_with_file_service_field_and_line() {
         .unwrap();
     let e = fails(o);
     assert!(
-        e.contains(&format!("{}:3", file.display())) && e.contains("\"web\"") && e.contains("healthcheck"),
+        e.contains(&format!("{}:3", file.display()))
+            && e.contains("\"web\"")
+            && e.contains("healthcheck"),
         "{e}"
     );
-    std::fs::write(&file, "a:\n  image: x\n  links: [b]\nb:\n  image: x\n  links: [a]\n").unwrap();
+    std::fs::write(
+        &file,
+        "a:\n  image: x\n  links: [b]\nb:\n  image: x\n  links: [a]\n",
+    )
+    .unwrap();
     let o = Command::new(BERTH)
         .current_dir(&dir)
         .args(["compose", "config"])
         .output()
         .unwrap();
     let e = fails(o);
-    assert!(e.contains("circular dependency between services: a -> b -> a"), "{e}");
+    assert!(
+        e.contains("circular dependency between services: a -> b -> a"),
+        "{e}"
+    );
 }
 
 /// The real docker-compose 1.29 (Python, docker-py) driving berth's daemon with the
@@ -513,7 +607,13 @@ fn docker_compose_1_29_drives_berth() {
             .unwrap()
     };
     let o = dc(&["up", "-d"]);
-    assert!(o.status.success(), "up: {}\n{}\ndaemon log:\n{}", stdout(&o), stderr(&o), d.log());
+    assert!(
+        o.status.success(),
+        "up: {}\n{}\ndaemon log:\n{}",
+        stdout(&o),
+        stderr(&o),
+        d.log()
+    );
     assert!(http_get(port, "/index.html").contains("via docker-compose"));
     let o = dc(&["ps"]);
     let ps = stdout(&o);
@@ -527,7 +627,10 @@ fn docker_compose_1_29_drives_berth() {
     assert!(bps.contains("dc129_registry_1"), "{bps}");
     let o = dc(&["stop", "-t", "1"]);
     assert!(o.status.success(), "{}", stderr(&o));
-    assert_eq!(inspect(&d, "{{.State.Running}}", "dc129_registry_1"), "false");
+    assert_eq!(
+        inspect(&d, "{{.State.Running}}", "dc129_registry_1"),
+        "false"
+    );
     let o = dc(&["start"]);
     assert!(o.status.success(), "{}", stderr(&o));
     assert!(http_get(port, "/index.html").contains("via docker-compose"));
@@ -562,7 +665,12 @@ fn docker_compose_1_29_v3_recreate_keeps_volumes() {
             .args(args)
             .output()
             .unwrap();
-        assert!(o.status.success(), "docker-compose {args:?}: {}\n{}", stdout(&o), stderr(&o));
+        assert!(
+            o.status.success(),
+            "docker-compose {args:?}: {}\n{}",
+            stdout(&o),
+            stderr(&o)
+        );
         stdout(&o)
     };
     dc(&["up", "-d"]);
@@ -585,7 +693,10 @@ fn docker_compose_1_29_v3_recreate_keeps_volumes() {
     // berth compose reads the same project (v3 → `-` names, but it finds the
     // containers by label, not by name).
     let bps = ok(compose(&d, &dir, &["ps"]));
-    assert!(bps.contains("dcv3_db_1") && bps.contains("dcv3_app_1"), "{bps}");
+    assert!(
+        bps.contains("dcv3_db_1") && bps.contains("dcv3_app_1"),
+        "{bps}"
+    );
     dc(&["down", "-v"]);
     assert_eq!(labelled(&d, "dcv3"), (0, 0, 0));
 }

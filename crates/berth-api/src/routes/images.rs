@@ -219,7 +219,8 @@ fn with_container_config(mut v: serde_json::Value) -> serde_json::Value {
             .filter(|c| c.is_object())
             .unwrap_or_else(|| serde_json::json!({}));
         m.entry("ContainerConfig").or_insert(cfg);
-        m.entry("Container").or_insert(serde_json::Value::String(String::new()));
+        m.entry("Container")
+            .or_insert(serde_json::Value::String(String::new()));
     }
     v
 }
@@ -234,7 +235,10 @@ mod container_config_tests {
             "Id": "sha256:x",
             "Config": {"Cmd": ["sh"], "Volumes": {"/data": {}}}
         }));
-        assert_eq!(v["ContainerConfig"]["Volumes"]["/data"], serde_json::json!({}));
+        assert_eq!(
+            v["ContainerConfig"]["Volumes"]["/data"],
+            serde_json::json!({})
+        );
         assert_eq!(v["Container"], "");
         let v = with_container_config(serde_json::json!({"Id": "sha256:y"}));
         assert_eq!(v["ContainerConfig"], serde_json::json!({}));
