@@ -92,14 +92,15 @@ pub fn order(p: &Project, selected: &[String]) -> Result<Vec<String>> {
         let deps: BTreeSet<String> = dependencies(p, n).into_iter().map(|(d, _)| d).collect();
         for d in deps {
             if !p.services.contains_key(&d) {
+                let via = dependencies(p, n)
+                    .into_iter()
+                    .find(|(x, _)| *x == d)
+                    .map(|(_, v)| v)
+                    .unwrap_or("depends_on");
                 return Err(ComposeError::UndefinedDependency {
                     service: n.to_string(),
                     missing: d,
-                    via: dependencies(p, n)
-                        .into_iter()
-                        .find(|(x, _)| p.services.get(x).is_none())
-                        .map(|(_, v)| v)
-                        .unwrap_or("depends_on"),
+                    via,
                 });
             }
             visit(p, &d, marks, stack, out)?;
