@@ -700,3 +700,197 @@ fn docker_compose_1_29_v3_recreate_keeps_volumes() {
     dc(&["down", "-v"]);
     assert_eq!(labelled(&d, "dcv3"), (0, 0, 0));
 }
+
+/// A private dockerd (the anchor) on a temp socket, stopped by its PID on drop.
+struct Dockerd {
+    dir: tempfile::TempDir,
+    child: std::process::Child,
+}
+
+impl Dockerd {
+    fn start() -> Option<Dockerd> {
+        if !have("dockerd") || !have("docker") {
+            eprintln!("SKIP: dockerd not installed");
+            return None;
+        }
+        let dir = tempfile::Builder::new()
+            .prefix("bcd")
+            .tempdir_in("/tmp")
+            .unwrap();
+        let p = dir.path();
+        let child = Command::new("dockerd")
+            .arg("--host")
+            .arg(format!("unix://{}", p.join("d.sock").display()))
+            .arg("--data-root")
+            .arg(p.join("data"))
+            .arg("--exec-root")
+            .arg(p.join("exec"))
+            .arg("--pidfile")
+            .arg(p.join("d.pid"))
+            .args(["--bridge", "none", "--iptables=false"])
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(p.join("dockerd.log")).unwrap())
+            .spawn()
+            .unwrap();
+        let d = Dockerd { dir, child };
+        let t = Instant::now();
+        while t.elapsed() < Duration::from_secs(60) {
+            if d.docker(&["version"]).status.success() {
+                return Some(d);
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        panic!(
+            "dockerd did not start: {}",
+            std::fs::read_to_string(d.dir.path().join("dockerd.log")).unwrap_or_default()
+        );
+    }
+    fn host(&self) -> String {
+        format!("unix://{}", self.dir.path().join("d.sock").display())
+    }
+    fn docker(&self, args: &[&str]) -> Output {
+        Command::new("docker")
+            .env("DOCKER_HOST", self.host())
+            .env("DOCKER_CONFIG", self.dir.path().join("config"))
+            .args(args)
+            .output()
+            .unwrap()
+    }
+}
+
+impl Drop for Dockerd {
+    fn drop(&mut self) {
+        // SAFETY: signalling the child we started, by its PID.
+        unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
+        let t = Instant::now();
+        while t.elapsed() < Duration::from_secs(15) {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        release_tree(self.dir.path());
+    }
+}
+
+/// The same v3-spec project run by `berth compose` on berth's daemon and on the anchor
+/// dockerd: same container names, same label keys, the same config hashes (so the hash
+/// does not depend on the daemon), the same objects labelled, the same second-`up`
+/// behaviour, and `down -v` clearing both.
+#[test]
+fn same_project_on_berth_and_on_dockerd() {
+    let Some(dk) = Dockerd::start() else {
+        return;
+    };
+    let d = daemon();
+    let tar = web_tar(d.dir.path());
+    let o = dk.docker(&[
+        "import",
+        "-c",
+        "CMD [\"sh\"]",
+        "-c",
+        "ENV PATH=/bin",
+        tar.to_str().unwrap(),
+        "web",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let file = "services:\n  solo:\n    image: web\n    network_mode: none\n    command: sh -c 'echo solo up; exec sleep 3600'\n    volumes:\n      - data:/data\n      - /anon\n    labels:\n      tier: test\n  other:\n    image: web\n    command: sh -c 'echo other up; exec sleep 3600'\n    depends_on: [solo]\nvolumes:\n  data: {}\n";
+    let dir = project_dir(&d, "anchor", file);
+    let run = |host: &str, args: &[&str]| {
+        let o = Command::new(BERTH)
+            .env("BERTH_HOST", host)
+            .current_dir(&dir)
+            .arg("compose")
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(
+            o.status.success(),
+            "{host} compose {args:?}: {}",
+            stderr(&o)
+        );
+        (stdout(&o), stderr(&o))
+    };
+    let bh = d.host();
+    let dh = dk.host();
+    let labels = |docker: &dyn Fn(&[&str]) -> Output,
+                  c: &str|
+     -> std::collections::BTreeMap<String, String> {
+        let o = docker(&["inspect", "-f", "{{json .Config.Labels}}", c]);
+        assert!(o.status.success(), "{}", stderr(&o));
+        serde_json::from_str(stdout(&o).trim()).unwrap()
+    };
+    let count = |docker: &dyn Fn(&[&str]) -> Output, kind: &[&str]| {
+        let mut a = kind.to_vec();
+        a.extend_from_slice(&["-q", "--filter", "label=com.docker.compose.project=anchor"]);
+        stdout(&docker(&a))
+            .lines()
+            .filter(|l| !l.is_empty())
+            .count()
+    };
+    let on_berth = |a: &[&str]| d.docker(a);
+    let on_dockerd = |a: &[&str]| dk.docker(a);
+    for host in [&bh, &dh] {
+        let (_, err) = run(host, &["up", "-d"]);
+        assert!(
+            err.contains("anchor-solo-1  Started") && err.contains("anchor-other-1  Started"),
+            "{host}: {err}"
+        );
+    }
+    for c in ["anchor-solo-1", "anchor-other-1"] {
+        let b = labels(&on_berth, c);
+        let k = labels(&on_dockerd, c);
+        assert_eq!(
+            b.keys().collect::<Vec<_>>(),
+            k.keys().collect::<Vec<_>>(),
+            "{c}"
+        );
+        for key in [
+            "com.docker.compose.config-hash",
+            "com.docker.compose.project",
+            "com.docker.compose.service",
+            "com.docker.compose.container-number",
+            "com.docker.compose.oneoff",
+            "tier",
+        ] {
+            assert_eq!(b.get(key), k.get(key), "{c} {key}");
+        }
+    }
+    for (what, kind) in [
+        ("containers", &["ps", "-a"][..]),
+        ("networks", &["network", "ls"][..]),
+        ("volumes", &["volume", "ls"][..]),
+    ] {
+        assert_eq!(count(&on_berth, kind), count(&on_dockerd, kind), "{what}");
+    }
+    assert_eq!(count(&on_berth, &["volume", "ls"]), 1);
+    let cols = |ps: &str| -> Vec<(String, String)> {
+        ps.lines()
+            .skip(1)
+            .map(|l| {
+                let f: Vec<&str> = l.split_whitespace().collect();
+                (f[0].to_string(), l.contains("Up").to_string())
+            })
+            .collect()
+    };
+    assert_eq!(cols(&run(&bh, &["ps"]).0), cols(&run(&dh, &["ps"]).0));
+    assert_eq!(run(&bh, &["logs", "solo"]).0, run(&dh, &["logs", "solo"]).0);
+    for host in [&bh, &dh] {
+        let (_, err) = run(host, &["up", "-d"]);
+        assert!(
+            !err.contains("Recreate") && err.contains("Running"),
+            "{host}: {err}"
+        );
+        run(host, &["down", "-v", "-t", "1"]);
+    }
+    for (what, kind) in [
+        ("containers", &["ps", "-a"][..]),
+        ("networks", &["network", "ls"][..]),
+        ("volumes", &["volume", "ls"][..]),
+    ] {
+        assert_eq!(count(&on_berth, kind), 0, "berth {what}");
+        assert_eq!(count(&on_dockerd, kind), 0, "dockerd {what}");
+    }
+}
