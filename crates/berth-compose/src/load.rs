@@ -201,7 +201,25 @@ pub fn load(opts: &LoadOptions) -> Result<Project> {
             source: e,
         })?,
     };
-    let files = find_files(&opts.files, &cwd)?;
+    let env = opts
+        .env
+        .clone()
+        .unwrap_or_else(|| std::env::vars().collect());
+    // COMPOSE_FILE (separated by COMPOSE_PATH_SEPARATOR, default ':') when no -f.
+    let from_env: Vec<PathBuf> = match env.get("COMPOSE_FILE") {
+        Some(f) if opts.files.is_empty() && !f.is_empty() => {
+            let sep = env
+                .get("COMPOSE_PATH_SEPARATOR")
+                .cloned()
+                .unwrap_or_else(|| ":".into());
+            f.split(sep.as_str())
+                .filter(|p| !p.is_empty())
+                .map(PathBuf::from)
+                .collect()
+        }
+        _ => opts.files.clone(),
+    };
+    let files = find_files(&from_env, &cwd)?;
     let project_dir = match &opts.project_dir {
         Some(d) => absolute(&cwd, d),
         None => files[0]
@@ -226,10 +244,6 @@ pub fn load(opts: &LoadOptions) -> Result<Project> {
             }
         }
     }
-    let env = opts
-        .env
-        .clone()
-        .unwrap_or_else(|| std::env::vars().collect());
     vars.extend(env);
 
     let mut sources = Vec::new();
@@ -1985,6 +1999,28 @@ mod tests {
         std::fs::remove_file(dir.join("web.env")).unwrap();
         let e = load(&opts).unwrap_err().to_string();
         assert!(e.contains("env_file") && e.contains("web.env"), "{e}");
+    }
+
+    #[test]
+    fn compose_file_variable() {
+        let d = tempfile::tempdir().unwrap();
+        std::fs::write(d.path().join("a.yml"), "web:\n  image: a\n").unwrap();
+        std::fs::write(d.path().join("b.yml"), "web:\n  image: b\n").unwrap();
+        let p = load(&LoadOptions {
+            cwd: Some(d.path().to_path_buf()),
+            env: Some(env(&[("COMPOSE_FILE", "a.yml:b.yml")])),
+            ..Default::default()
+        })
+        .unwrap();
+        assert_eq!(p.services["web"].image.as_deref(), Some("b"));
+        assert_eq!(p.config_files.len(), 2);
+        let e = load(&LoadOptions {
+            cwd: Some(d.path().to_path_buf()),
+            env: Some(HashMap::new()),
+            ..Default::default()
+        })
+        .unwrap_err();
+        assert!(matches!(e, ComposeError::NoFile { .. }), "{e}");
     }
 
     #[test]

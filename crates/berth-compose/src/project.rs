@@ -830,9 +830,17 @@ impl Runner {
         }
         self.ensure_networks(&order).await?;
         self.ensure_volumes(&order).await?;
-        let mut up = Vec::new();
+        let mut up: Vec<(String, String)> = Vec::new();
         for name in &order {
             let s = &self.project.services[name];
+            for (dep, cond) in &s.depends_on {
+                if *cond == DependsCondition::ServiceStarted || o.no_start {
+                    continue;
+                }
+                if let Some((_, id)) = up.iter().find(|(n, _)| n == dep) {
+                    self.wait_dependency(id, dep, *cond).await?;
+                }
+            }
             let image_id = self.ensure_image(s, o.build).await?;
             let hash = s.config_hash();
             let mine: Vec<&ContainerSummary> = existing
@@ -871,6 +879,71 @@ impl Runner {
             up.push((name.clone(), id));
         }
         Ok(up)
+    }
+
+    /// Waits until a dependency is healthy, or has exited 0 (`depends_on` conditions).
+    async fn wait_dependency(&self, id: &str, dep: &str, cond: DependsCondition) -> Result<()> {
+        use bollard::models::HealthStatusEnum;
+        let mut said = false;
+        loop {
+            let info = self
+                .docker
+                .inspect_container(id, None::<qp::InspectContainerOptions>)
+                .await
+                .map_err(api(format!("inspecting {dep}")))?;
+            let name = info
+                .name
+                .clone()
+                .unwrap_or_default()
+                .trim_start_matches('/')
+                .to_string();
+            let state = info.state.unwrap_or_default();
+            let running = state.running.unwrap_or(false);
+            let exit = state.exit_code.unwrap_or(0);
+            match cond {
+                DependsCondition::ServiceHealthy => {
+                    match state.health.and_then(|h| h.status) {
+                        Some(HealthStatusEnum::HEALTHY) => {
+                            self.say(&format!("Container {name}  Healthy"));
+                            return Ok(());
+                        }
+                        Some(HealthStatusEnum::UNHEALTHY) => {
+                            return Err(ComposeError::Other(format!(
+                                "dependency failed to start: container {name} is unhealthy"
+                            )))
+                        }
+                        Some(HealthStatusEnum::STARTING) => {}
+                        _ => {
+                            return Err(ComposeError::Other(format!(
+                                "container {name} has no healthcheck configured (service {dep} is a service_healthy dependency)"
+                            )))
+                        }
+                    }
+                    if !running {
+                        return Err(ComposeError::Other(format!(
+                            "dependency failed to start: container {name} exited ({exit})"
+                        )));
+                    }
+                }
+                DependsCondition::ServiceCompletedSuccessfully => {
+                    if !running {
+                        if exit == 0 {
+                            self.say(&format!("Container {name}  Exited"));
+                            return Ok(());
+                        }
+                        return Err(ComposeError::Other(format!(
+                            "service {dep:?} didn't complete successfully: exit {exit}"
+                        )));
+                    }
+                }
+                DependsCondition::ServiceStarted => return Ok(()),
+            }
+            if !said {
+                self.say(&format!("Container {name}  Waiting"));
+                said = true;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        }
     }
 
     async fn recreate(

@@ -894,3 +894,63 @@ fn same_project_on_berth_and_on_dockerd() {
         assert_eq!(count(&on_dockerd, kind), 0, "dockerd {what}");
     }
 }
+
+/// `depends_on` conditions: `service_healthy` waits for the dependency's healthcheck,
+/// `service_completed_successfully` for a zero exit, and a failed one stops `up`.
+#[test]
+fn depends_on_conditions_are_waited_for() {
+    let d = daemon();
+    let file = r#"services:
+  migrate:
+    image: web
+    command: sh -c 'sleep 1; echo done > /shared/migrated'
+    volumes: [shared:/shared]
+  db:
+    image: web
+    command: sh -c 'sleep 2; touch /shared/ready; exec sleep 3600'
+    volumes: [shared:/shared]
+    healthcheck:
+      test: test -f /shared/ready
+      interval: 500ms
+      retries: 20
+  app:
+    image: web
+    command: sh -c 'cat /shared/migrated; test -f /shared/ready && echo READY || echo NOTREADY; exec sleep 3600'
+    volumes: [shared:/shared]
+    depends_on:
+      db: {condition: service_healthy}
+      migrate: {condition: service_completed_successfully}
+volumes:
+  shared: {}
+"#;
+    let dir = project_dir(&d, "conds", file);
+    let out = compose(&d, &dir, &["up", "-d"]);
+    let err = stderr(&out);
+    assert!(out.status.success(), "{err}");
+    assert!(err.contains("conds-db-1  Healthy"), "{err}");
+    let logs = eventually("app's output", || {
+        let l = ok(compose(&d, &dir, &["logs", "app"]));
+        l.contains("READY").then_some(l)
+    });
+    assert!(
+        logs.contains("app-1  | done") && logs.contains("app-1  | READY"),
+        "{logs}"
+    );
+    ok(compose(&d, &dir, &["down", "-v", "-t", "1"]));
+
+    // A dependency that fails: up stops with its exit code in the message.
+    std::fs::write(
+        dir.join("docker-compose.yml"),
+        "services:\n  migrate:\n    image: web\n    command: sh -c 'exit 4'\n  app:\n    image: web\n    command: sleep 3600\n    depends_on:\n      migrate: {condition: service_completed_successfully}\n",
+    )
+    .unwrap();
+    let out = compose(&d, &dir, &["up", "-d"]);
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("didn't complete successfully: exit 4"),
+        "{}",
+        stderr(&out)
+    );
+    ok(compose(&d, &dir, &["down"]));
+    assert_eq!(labelled(&d, "conds"), (0, 0, 0));
+}

@@ -449,6 +449,18 @@ async fn attach(r: &Runner, services: Vec<String>) -> Result<i32> {
     tokio::select! {
         res = print_logs(r, &list, &o, false) => {
             res?;
+            // Every stream ended: the containers have exited.
+            for c in &list {
+                let id = c.id.clone().unwrap_or_default();
+                if let Ok(i) = r
+                    .docker
+                    .inspect_container(&id, None::<bollard::query_parameters::InspectContainerOptions>)
+                    .await
+                {
+                    let code = i.state.and_then(|s| s.exit_code).unwrap_or(0);
+                    eprintln!("{} exited with code {code}", project::container_name(c));
+                }
+            }
             Ok(0)
         }
         _ = tokio::signal::ctrl_c() => {
