@@ -26,12 +26,8 @@ impl std::fmt::Display for Where {
 #[derive(Debug, thiserror::Error)]
 pub enum ComposeError {
     /// Reading a file failed.
-    #[error("{}: {source}", path.display())]
-    Io {
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
+    #[error("{}: {err}", path.display())]
+    Io { path: PathBuf, err: std::io::Error },
     /// No compose file given and none found.
     #[error("no configuration file provided: not found (looked for {looked} in {})", dir.display())]
     NoFile { dir: PathBuf, looked: String },
@@ -89,11 +85,10 @@ pub enum ComposeError {
     #[error("invalid project name {0:?}: it must contain only lowercase letters, digits, dashes and underscores, and start with a letter or digit")]
     ProjectName(String),
     /// The daemon said no.
-    #[error("{context}: {source}")]
+    #[error("{context}: {}", api_message(err))]
     Api {
         context: String,
-        #[source]
-        source: bollard::errors::Error,
+        err: bollard::errors::Error,
     },
     /// Anything else that stops a verb (build failed, no image, …).
     #[error("{0}")]
@@ -104,6 +99,16 @@ impl ComposeError {
     /// Wraps a daemon error with what was being done.
     pub fn api(context: impl Into<String>) -> impl FnOnce(bollard::errors::Error) -> ComposeError {
         let context = context.into();
-        move |source| ComposeError::Api { context, source }
+        move |err| ComposeError::Api { context, err }
+    }
+}
+
+/// The daemon's own message, as the docker CLI shows it.
+fn api_message(e: &bollard::errors::Error) -> String {
+    match e {
+        bollard::errors::Error::DockerResponseServerError { message, .. } => {
+            format!("Error response from daemon: {message}")
+        }
+        other => other.to_string(),
     }
 }

@@ -198,7 +198,7 @@ pub fn load(opts: &LoadOptions) -> Result<Project> {
         Some(c) => c.clone(),
         None => std::env::current_dir().map_err(|e| ComposeError::Io {
             path: ".".into(),
-            source: e,
+            err: e,
         })?,
     };
     let env = opts
@@ -277,7 +277,7 @@ fn absolute(cwd: &Path, p: &Path) -> PathBuf {
 fn read(p: &Path) -> Result<String> {
     std::fs::read_to_string(p).map_err(|e| ComposeError::Io {
         path: p.to_path_buf(),
-        source: e,
+        err: e,
     })
 }
 

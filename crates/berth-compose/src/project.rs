@@ -373,7 +373,7 @@ impl Runner {
             let f = &self.context_tar;
             f(&ctx, &df).map_err(|e| ComposeError::Io {
                 path: ctx.clone(),
-                source: e,
+                err: e,
             })?
         };
         let opts = qp::BuildImageOptions {
@@ -831,6 +831,7 @@ impl Runner {
         self.ensure_networks(&order).await?;
         self.ensure_volumes(&order).await?;
         let mut up: Vec<(String, String)> = Vec::new();
+        let mut replaced: BTreeSet<String> = BTreeSet::new();
         for name in &order {
             let s = &self.project.services[name];
             for (dep, cond) in &s.depends_on {
@@ -852,9 +853,21 @@ impl Runner {
                     let id = c.id.clone().unwrap_or_default();
                     let cname = container_name(c);
                     let current_image = c.image_id.clone().unwrap_or_default();
+                    // A container bound to a dependency's container (legacy links
+                    // in v1 files, volumes_from, network_mode: service:) must follow
+                    // it when it is replaced, as docker-compose 1.29 does.
+                    let dep_replaced =
+                        plan::dependencies(&self.project, name)
+                            .into_iter()
+                            .any(|(d, via)| {
+                                replaced.contains(&d)
+                                    && (via != "links" || !self.project.format.uses_networking())
+                                    && via != "depends_on"
+                            });
                     let same = label(c, LABEL_CONFIG_HASH) == hash
                         && (current_image.is_empty() || current_image == image_id)
-                        && !o.force_recreate;
+                        && !o.force_recreate
+                        && !dep_replaced;
                     if same {
                         if is_running(c) {
                             self.say(&format!("Container {cname}  Running"));
@@ -864,10 +877,12 @@ impl Runner {
                         }
                         id
                     } else {
+                        replaced.insert(name.clone());
                         self.recreate(s, c, &image_id, o.no_start).await?
                     }
                 }
                 None => {
+                    replaced.insert(name.clone());
                     let id = self.create(s, 1, &image_id, &[]).await?;
                     if !o.no_start {
                         self.start_one(&id, &self.project.container_name(s, 1))

@@ -314,6 +314,40 @@ fn v1_links_reach_a_service_by_alias() {
     assert_eq!(o.status.code(), Some(3));
     // No project network for a v1 file.
     assert_eq!(labelled(&d, "linked"), (2, 0, 0));
+    // Replacing the link target replaces the linking container too (its link points at
+    // the old container), as docker-compose 1.29 does; the alias still answers.
+    let f = dir.join("docker-compose.yml");
+    std::fs::write(
+        &f,
+        std::fs::read_to_string(&f).unwrap().replace(
+            "server:\n  image: web\n",
+            "server:\n  image: web\n  environment: {V: '2'}\n",
+        ),
+    )
+    .unwrap();
+    let out = compose(&d, &dir, &["up", "-d"]);
+    let err = stderr(&out);
+    assert!(
+        err.contains("linked_server_1  Recreated") && err.contains("linked_client_1  Recreated"),
+        "{err}"
+    );
+    let body = eventually("the link alias after recreation", || {
+        let o = compose(
+            &d,
+            &dir,
+            &[
+                "exec",
+                "client",
+                "wget",
+                "-q",
+                "-O-",
+                "http://backend/index.html",
+            ],
+        );
+        o.status.success().then(|| stdout(&o))
+    });
+    assert_eq!(body, "hello from berth\n");
+    assert_eq!(labelled(&d, "linked"), (2, 0, 0));
     ok(compose(&d, &dir, &["down"]));
     assert_eq!(labelled(&d, "linked"), (0, 0, 0));
 }
@@ -429,7 +463,9 @@ fn build_then_up_recreates_only_the_changed_service_keeping_volumes() {
     let other1 = inspect(&d, "{{.Id}}", "rebuild-other-1");
 
     // Change the source, rebuild, up: only app is recreated; both volumes keep data.
-    std::fs::write(dir.join("app/msg.txt"), "v2\n").unwrap();
+    // A different size: berth's builder keys its content-hash cache on size and mtime
+    // seconds, so a same-size rewrite within the same second would hit the old cache.
+    std::fs::write(dir.join("app/msg.txt"), "version 2\n").unwrap();
     let out = compose(&d, &dir, &["build"]);
     assert!(out.status.success(), "{}", stderr(&out));
     assert_eq!(
@@ -445,7 +481,7 @@ fn build_then_up_recreates_only_the_changed_service_keeping_volumes() {
     let app2 = inspect(&d, "{{.Id}}", "rebuild-app-1");
     assert_ne!(app2, app1);
     assert_eq!(inspect(&d, "{{.Id}}", "rebuild-other-1"), other1);
-    assert_eq!(exec(&["cat", "/msg.txt"]), "v2\n");
+    assert_eq!(exec(&["cat", "/msg.txt"]), "version 2\n");
     assert_eq!(exec(&["cat", "/state/f"]), "anon\n");
     assert_eq!(exec(&["cat", "/named/f"]), "named\n");
     // The old container is gone (no renamed leftovers).
