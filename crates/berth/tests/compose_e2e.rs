@@ -990,3 +990,89 @@ volumes:
     ok(compose(&d, &dir, &["down"]));
     assert_eq!(labelled(&d, "conds"), (0, 0, 0));
 }
+
+/// docker-compose 1.29 with the guide's identidock-style v1 file: `build: .` through
+/// berth's `/build`, links to two services, then edit → `build` → `up -d` replacing
+/// only the built service.
+#[test]
+fn docker_compose_1_29_identidock_build_and_links() {
+    if !have("docker-compose") {
+        eprintln!("docker-compose not installed; skipping");
+        return;
+    }
+    let d = daemon();
+    let port = free_port();
+    let file = format!(
+        "identidock:\n  build: .\n  ports:\n    - \"127.0.0.1:{port}:5000\"\n  environment:\n    ENV: DEV\n  volumes:\n    - \"./app:/app\"\n  links:\n    - dnmonster\n    - redis\n\ndnmonster:\n  image: web\n  command: httpd -f -p 8080 -h /www\n\nredis:\n  image: web\n  command: sleep 3600\n"
+    );
+    let dir = project_dir(&d, "identidock", &file);
+    std::fs::create_dir(dir.join("app")).unwrap();
+    std::fs::write(dir.join("app/index.html"), "identicon page\n").unwrap();
+    std::fs::write(
+        dir.join("cmd.sh"),
+        "#!/bin/sh\necho \"Running $ENV server\"\nexec httpd -f -p 5000 -h /app\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("Dockerfile"),
+        "FROM web\nCOPY cmd.sh /cmd.sh\nRUN [\"sh\", \"-c\", \"chmod +x /cmd.sh\"]\nCMD [\"/cmd.sh\"]\n",
+    )
+    .unwrap();
+    let dc = |args: &[&str]| {
+        let o = Command::new("docker-compose")
+            .env("DOCKER_HOST", d.host())
+            .env_remove("COMPOSE_PROJECT_NAME")
+            .current_dir(&dir)
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(
+            o.status.success(),
+            "docker-compose {args:?}: {}\n{}",
+            stdout(&o),
+            stderr(&o)
+        );
+        stdout(&o)
+    };
+    dc(&["build"]);
+    dc(&["up", "-d"]);
+    assert!(http_get(port, "/index.html").contains("identicon page"));
+    let via_link = eventually("dnmonster through the link", || {
+        let o = Command::new("docker-compose")
+            .env("DOCKER_HOST", d.host())
+            .current_dir(&dir)
+            .args([
+                "exec",
+                "-T",
+                "identidock",
+                "wget",
+                "-q",
+                "-O-",
+                "http://dnmonster:8080/index.html",
+            ])
+            .output()
+            .unwrap();
+        o.status.success().then(|| stdout(&o))
+    });
+    assert_eq!(via_link, "hello from berth\n");
+    assert!(dc(&["logs", "--no-color", "identidock"]).contains("Running DEV server"));
+    let before = inspect(&d, "{{.Id}}", "identidock_identidock_1");
+    let redis = inspect(&d, "{{.Id}}", "identidock_redis_1");
+    std::fs::write(
+        dir.join("cmd.sh"),
+        "#!/bin/sh\necho \"Running $ENV server, edited\"\nexec httpd -f -p 5000 -h /app\n",
+    )
+    .unwrap();
+    dc(&["build"]);
+    dc(&["up", "-d"]);
+    assert_ne!(inspect(&d, "{{.Id}}", "identidock_identidock_1"), before);
+    assert_eq!(inspect(&d, "{{.Id}}", "identidock_redis_1"), redis);
+    assert!(http_get(port, "/index.html").contains("identicon page"));
+    let logs = eventually("the edited server's log", || {
+        let l = dc(&["logs", "--no-color", "identidock"]);
+        l.contains("edited").then_some(l)
+    });
+    assert!(logs.contains("Running DEV server, edited"), "{logs}");
+    dc(&["down", "--rmi", "local"]);
+    assert_eq!(labelled(&d, "identidock"), (0, 0, 0));
+}
