@@ -870,8 +870,12 @@ impl Runner {
                         && !dep_replaced;
                     if same {
                         if is_running(c) {
-                            self.say(&format!("Container {cname}  Running"));
-                            tracing::info!("{cname} is up-to-date");
+                            // Each tool's own wording.
+                            if self.project.format.uses_networking() {
+                                self.say(&format!("Container {cname}  Running"));
+                            } else {
+                                self.say(&format!("{cname} is up-to-date"));
+                            }
                         } else if !o.no_start {
                             self.start_one(&id, &cname).await?;
                         }

@@ -220,7 +220,11 @@ fn v1_registry_lifecycle() {
     // Re-running up with no change leaves the running container alone.
     let out = compose(&d, &dir, &["up", "-d"]);
     assert!(out.status.success(), "{}", stderr(&out));
-    assert!(stderr(&out).contains("Running"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("registryapp_registry_1 is up-to-date"),
+        "{}",
+        stderr(&out)
+    );
     assert_eq!(inspect(&d, "{{.Id}}", name), id);
 
     let ps = ok(compose(&d, &dir, &["ps"]));
