@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what berth's build and tests need on Debian 12 (idempotent; run as root).
 set -euo pipefail
-PKGS=(bc busybox-static nftables iproute2 libseccomp-dev pkg-config docker.io docker-registry skopeo runc tmux jq openssl curl time python3)
+PKGS=(bc busybox-static nftables iproute2 libseccomp-dev pkg-config docker.io docker-registry skopeo runc tmux jq openssl curl time python3 docker-compose)
 missing=()
 for p in "${PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -148,7 +148,9 @@ pub async fn by_name_get(
     match action {
         "json" => {
             let r = tokio::task::spawn_blocking(move || e.image_inspect(&name)).await??;
-            Ok(Json(r).into_response())
+            let v = serde_json::to_value(r)
+                .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
+            Ok(Json(with_container_config(v)).into_response())
         }
         "history" => {
             let r = tokio::task::spawn_blocking(move || e.image_history(&name)).await??;
@@ -201,4 +203,44 @@ pub async fn remove(
     let e = s.engine.clone();
     let r = tokio::task::spawn_blocking(move || e.image_remove(&name, force, noprune)).await??;
     Ok(Json(r).into_response())
+}
+
+/// Adds the pre-1.45 `Container` and `ContainerConfig` fields to an image inspect answer
+/// (`ContainerConfig` = the image's config, so its `Volumes` are there). moby stopped
+/// sending them at API 1.45, which broke docker-compose 1.29: it negotiates the daemon's
+/// highest version and reads `ContainerConfig.Volumes` whenever it recreates a container
+/// (`KeyError: 'ContainerConfig'`, docker/compose#11693, #12509). Clients that do not
+/// know the fields ignore them.
+fn with_container_config(mut v: serde_json::Value) -> serde_json::Value {
+    if let Some(m) = v.as_object_mut() {
+        let cfg = m
+            .get("Config")
+            .cloned()
+            .filter(|c| c.is_object())
+            .unwrap_or_else(|| serde_json::json!({}));
+        m.entry("ContainerConfig").or_insert(cfg);
+        m.entry("Container")
+            .or_insert(serde_json::Value::String(String::new()));
+    }
+    v
+}
+
+#[cfg(test)]
+mod container_config_tests {
+    use super::with_container_config;
+
+    #[test]
+    fn inspect_carries_container_config_for_docker_compose_1_29() {
+        let v = with_container_config(serde_json::json!({
+            "Id": "sha256:x",
+            "Config": {"Cmd": ["sh"], "Volumes": {"/data": {}}}
+        }));
+        assert_eq!(
+            v["ContainerConfig"]["Volumes"]["/data"],
+            serde_json::json!({})
+        );
+        assert_eq!(v["Container"], "");
+        let v = with_container_config(serde_json::json!({"Id": "sha256:y"}));
+        assert_eq!(v["ContainerConfig"], serde_json::json!({}));
+    }
 }

@@ -5,6 +5,7 @@ pub mod analyze;
 pub mod build;
 pub mod client;
 pub mod commit;
+pub mod compose;
 pub mod container_fs;
 pub mod container_ops;
 pub mod containers;
@@ -121,6 +122,8 @@ pub enum Command {
     Registry(registry::RegistryArgs),
     /// Analyze an image's layers: efficiency, wasted bytes, CI rules, TUI.
     Analyze(analyze::AnalyzeArgs),
+    /// Define and run multi-container applications (compose files, v1 to the spec).
+    Compose(compose::ComposeArgs),
     /// Internal: the per-container shim (started by the daemon).
     #[command(hide = true)]
     Shim(shim::ShimArgs),
@@ -213,6 +216,7 @@ pub fn run(cmd: Command, opts: &ClientOpts) -> anyhow::Result<i32> {
         Command::Port(a) => network::port(opts, a),
         Command::Registry(a) => registry::run(a),
         Command::Analyze(a) => analyze::run_with_host(a, opts.host.as_deref()),
+        Command::Compose(a) => compose::run(opts, a),
         Command::Shim(a) => shim::run(a),
     }
 }

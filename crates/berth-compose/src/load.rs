@@ -1,0 +1,2124 @@
+//! Loading compose files into the [`Project`] model.
+//!
+//! Format detection follows docker-compose 1.29 (`ConfigFile.version`): a file with no
+//! `version` key and none of `services`/`networks`/`volumes` at the top is the v1
+//! format, whose whole top-level mapping is the services map; `version: "2.x"`/`"3.x"`
+//! and the versionless compose spec have a `services:` map. Strings are interpolated
+//! from the process environment over the project directory's `.env` before anything is
+//! converted; keys the format does not know are refused, naming them; every error names
+//! the file and, where it can, the service, the field and the line.
+
+use crate::error::{ComposeError, Result, Where};
+use crate::interp::{self, Vars};
+use crate::model::*;
+use serde_yaml_ng::{Mapping, Value};
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+
+/// File names looked for when no `-f` is given, in compose v2's order.
+pub const DEFAULT_FILES: &[&str] = &[
+    "compose.yaml",
+    "compose.yml",
+    "docker-compose.yml",
+    "docker-compose.yaml",
+];
+
+/// What to load and how to name it.
+#[derive(Debug, Clone, Default)]
+pub struct LoadOptions {
+    /// `-f` files, in order (later ones override earlier ones); empty = look in `cwd`.
+    pub files: Vec<PathBuf>,
+    /// `-p`.
+    pub project_name: Option<String>,
+    /// `--project-directory` (default: the first file's directory).
+    pub project_dir: Option<PathBuf>,
+    /// The environment (`None` = the process environment).
+    pub env: Option<HashMap<String, String>>,
+    /// Where relative `-f` paths and the default file search start (default: current dir).
+    pub cwd: Option<PathBuf>,
+}
+
+/// v1 service keys (docker-compose 1.29 `config_schema_v1.json`).
+const V1_KEYS: &[&str] = &[
+    "build",
+    "dockerfile",
+    "image",
+    "command",
+    "entrypoint",
+    "container_name",
+    "environment",
+    "env_file",
+    "ports",
+    "expose",
+    "volumes",
+    "volumes_from",
+    "volume_driver",
+    "links",
+    "external_links",
+    "extends",
+    "net",
+    "pid",
+    "ipc",
+    "dns",
+    "dns_search",
+    "extra_hosts",
+    "hostname",
+    "domainname",
+    "labels",
+    "log_driver",
+    "log_opt",
+    "restart",
+    "privileged",
+    "read_only",
+    "user",
+    "working_dir",
+    "stdin_open",
+    "tty",
+    "cap_add",
+    "cap_drop",
+    "devices",
+    "security_opt",
+    "ulimits",
+    "mem_limit",
+    "memswap_limit",
+    "mem_swappiness",
+    "shm_size",
+    "cpu_shares",
+    "cpu_quota",
+    "cpuset",
+    "cgroup_parent",
+    "mac_address",
+    "stop_signal",
+];
+
+/// Keys of v2/v3/spec files beyond the v1 set (minus the v1-only ones).
+const SPEC_EXTRA_KEYS: &[&str] = &[
+    "depends_on",
+    "networks",
+    "network_mode",
+    "healthcheck",
+    "stop_grace_period",
+    "tmpfs",
+    "init",
+    "logging",
+    "deploy",
+    "sysctls",
+    "pids_limit",
+    "platform",
+    "pull_policy",
+    "profiles",
+    "secrets",
+    "configs",
+    "isolation",
+    "userns_mode",
+    "oom_score_adj",
+    "group_add",
+    "cpus",
+    "cpu_count",
+    "cpu_percent",
+    "cpu_period",
+    "cpu_rt_period",
+    "cpu_rt_runtime",
+    "cpuset",
+    "mem_reservation",
+    "scale",
+    "runtime",
+    "annotations",
+    "storage_opt",
+    "attach",
+    "cgroup",
+    "uts",
+    "oom_kill_disable",
+    "blkio_config",
+    "device_cgroup_rules",
+    "credential_spec",
+    "labels",
+];
+const V1_ONLY: &[&str] = &["net", "dockerfile", "log_driver", "log_opt"];
+
+/// Accepted but not acted upon (a warning says so).
+const IGNORED: &[&str] = &[
+    "volume_driver",
+    "log_driver",
+    "log_opt",
+    "logging",
+    "devices",
+    "ulimits",
+    "memswap_limit",
+    "mem_swappiness",
+    "cpu_quota",
+    "cpuset",
+    "cgroup_parent",
+    "mac_address",
+    "deploy",
+    "platform",
+    "pull_policy",
+    "profiles",
+    "secrets",
+    "configs",
+    "isolation",
+    "userns_mode",
+    "oom_score_adj",
+    "group_add",
+    "cpus",
+    "cpu_count",
+    "cpu_percent",
+    "cpu_period",
+    "cpu_rt_period",
+    "cpu_rt_runtime",
+    "mem_reservation",
+    "scale",
+    "runtime",
+    "annotations",
+    "storage_opt",
+    "attach",
+    "cgroup",
+    "uts",
+    "oom_kill_disable",
+    "blkio_config",
+    "device_cgroup_rules",
+    "credential_spec",
+    "external_links_unused",
+];
+
+/// One parsed file.
+struct Source {
+    path: PathBuf,
+    text: String,
+    format: Format,
+    name: Option<String>,
+    services: Vec<(String, Mapping)>,
+    networks: Option<Mapping>,
+    volumes: Option<Mapping>,
+}
+
+/// Loads the project described by `opts`.
+pub fn load(opts: &LoadOptions) -> Result<Project> {
+    let cwd = match &opts.cwd {
+        Some(c) => c.clone(),
+        None => std::env::current_dir().map_err(|e| ComposeError::Io {
+            path: ".".into(),
+            err: e,
+        })?,
+    };
+    let env = opts
+        .env
+        .clone()
+        .unwrap_or_else(|| std::env::vars().collect());
+    // COMPOSE_FILE (separated by COMPOSE_PATH_SEPARATOR, default ':') when no -f.
+    let from_env: Vec<PathBuf> = match env.get("COMPOSE_FILE") {
+        Some(f) if opts.files.is_empty() && !f.is_empty() => {
+            let sep = env
+                .get("COMPOSE_PATH_SEPARATOR")
+                .cloned()
+                .unwrap_or_else(|| ":".into());
+            f.split(sep.as_str())
+                .filter(|p| !p.is_empty())
+                .map(PathBuf::from)
+                .collect()
+        }
+        _ => opts.files.clone(),
+    };
+    let files = find_files(&from_env, &cwd)?;
+    let project_dir = match &opts.project_dir {
+        Some(d) => absolute(&cwd, d),
+        None => files[0]
+            .parent()
+            .map(Path::to_path_buf)
+            .unwrap_or_else(|| cwd.clone()),
+    };
+    let mut vars: Vars = HashMap::new();
+    let dotenv = project_dir.join(".env");
+    if dotenv.is_file() {
+        let text = read(&dotenv)?;
+        let parsed = interp::parse_env_file(&text).map_err(|msg| ComposeError::File {
+            at: Where {
+                file: dotenv.clone(),
+                line: None,
+            },
+            msg,
+        })?;
+        for (k, v) in parsed {
+            if let Some(v) = v {
+                vars.insert(k, v);
+            }
+        }
+    }
+    vars.extend(env);
+
+    let mut sources = Vec::new();
+    for f in &files {
+        let text = read(f)?;
+        sources.push(parse_source(f, text, &vars)?);
+    }
+    build_project(sources, &vars, &project_dir, opts.project_name.as_deref())
+}
+
+/// Loads one file's text (for tests and `config` of stdin-like input).
+pub fn load_str(
+    path: &Path,
+    text: &str,
+    env: HashMap<String, String>,
+    project_name: Option<&str>,
+) -> Result<Project> {
+    let dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
+    let src = parse_source(path, text.to_string(), &env)?;
+    build_project(vec![src], &env, &dir, project_name)
+}
+
+fn absolute(cwd: &Path, p: &Path) -> PathBuf {
+    if p.is_absolute() {
+        p.to_path_buf()
+    } else {
+        cwd.join(p)
+    }
+}
+
+fn read(p: &Path) -> Result<String> {
+    std::fs::read_to_string(p).map_err(|e| ComposeError::Io {
+        path: p.to_path_buf(),
+        err: e,
+    })
+}
+
+fn find_files(given: &[PathBuf], cwd: &Path) -> Result<Vec<PathBuf>> {
+    if !given.is_empty() {
+        return Ok(given.iter().map(|f| absolute(cwd, f)).collect());
+    }
+    for name in DEFAULT_FILES {
+        let p = cwd.join(name);
+        if p.is_file() {
+            let mut out = vec![p];
+            let stem = name.rsplit_once('.').map(|(s, _)| s).unwrap_or(name);
+            for ext in ["yml", "yaml"] {
+                let o = cwd.join(format!("{stem}.override.{ext}"));
+                if o.is_file() {
+                    out.push(o);
+                    break;
+                }
+            }
+            return Ok(out);
+        }
+    }
+    Err(ComposeError::NoFile {
+        dir: cwd.to_path_buf(),
+        looked: DEFAULT_FILES.join(", "),
+    })
+}
+
+fn yaml_type(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Sequence(_) => "a list",
+        Value::Mapping(_) => "a mapping",
+        Value::Tagged(_) => "a tagged value",
+    }
+}
+
+/// Parses, detects the format, interpolates and splits one file.
+fn parse_source(path: &Path, text: String, vars: &Vars) -> Result<Source> {
+    let at = |line| Where {
+        file: path.to_path_buf(),
+        line,
+    };
+    let mut doc: Value = serde_yaml_ng::from_str(&text).map_err(|e| ComposeError::Yaml {
+        at: at(e.location().map(|l| l.line())),
+        msg: e.to_string(),
+    })?;
+    doc.apply_merge().map_err(|e| ComposeError::Yaml {
+        at: at(None),
+        msg: e.to_string(),
+    })?;
+    let Value::Mapping(top) = doc else {
+        return Err(ComposeError::File {
+            at: at(None),
+            msg: format!(
+                "top level object needs to be a mapping, not {}",
+                yaml_type(&doc)
+            ),
+        });
+    };
+    let format = detect_format(&top).map_err(|msg| ComposeError::File {
+        at: at(find_top_line(&text, "version")),
+        msg,
+    })?;
+    // Interpolate every string value.
+    let mut unset = Vec::<String>::new();
+    let mut top = Value::Mapping(top);
+    interpolate_value(&mut top, "", vars, &mut unset).map_err(|(p, msg)| {
+        ComposeError::Interpolation {
+            at: at(None),
+            path: p,
+            msg,
+        }
+    })?;
+    unset.sort();
+    unset.dedup();
+    for v in unset {
+        tracing::warn!(file = %path.display(), "The {v:?} variable is not set. Defaulting to a blank string.");
+    }
+    let Value::Mapping(top) = top else {
+        unreachable!("interpolation keeps the shape")
+    };
+    let mut src = Source {
+        path: path.to_path_buf(),
+        text,
+        format: format.clone(),
+        name: None,
+        services: Vec::new(),
+        networks: None,
+        volumes: None,
+    };
+    if format == Format::V1 {
+        for (k, v) in top {
+            let name = key_string(&k);
+            if name.is_empty()
+                || !name
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "._-".contains(c))
+            {
+                return Err(ComposeError::File {
+                    at: at(find_top_line(&src.text, &name)),
+                    msg: format!("invalid service name {name:?}: only [a-zA-Z0-9._-] are allowed"),
+                });
+            }
+            match v {
+                Value::Mapping(m) => src.services.push((name, m)),
+                other => {
+                    return Err(ComposeError::Field {
+                        at: at(find_top_line(&src.text, &name)),
+                        service: name,
+                        field: "(service)".into(),
+                        msg: format!(
+                            "service must be a mapping, not {} (is this a v1 file? v1 has no `services:` key: the top level is the services map)",
+                            yaml_type(&other)
+                        ),
+                    })
+                }
+            }
+        }
+        return Ok(src);
+    }
+    for (k, v) in top {
+        let key = key_string(&k);
+        let line = find_top_line(&src.text, &key);
+        match key.as_str() {
+            "version" => {}
+            "name" => match v {
+                Value::String(s) => src.name = Some(s),
+                other => {
+                    return Err(ComposeError::File {
+                        at: at(line),
+                        msg: format!("name must be a string, not {}", yaml_type(&other)),
+                    })
+                }
+            },
+            "services" => match v {
+                Value::Mapping(m) => {
+                    for (sk, sv) in m {
+                        let name = key_string(&sk);
+                        match sv {
+                            Value::Mapping(sm) => src.services.push((name, sm)),
+                            Value::Null => src.services.push((name, Mapping::new())),
+                            other => {
+                                return Err(ComposeError::Field {
+                                    at: at(find_service_line(&src.text, &format, &name)),
+                                    service: name,
+                                    field: "(service)".into(),
+                                    msg: format!(
+                                        "service must be a mapping, not {}",
+                                        yaml_type(&other)
+                                    ),
+                                })
+                            }
+                        }
+                    }
+                }
+                Value::Null => {}
+                other => {
+                    return Err(ComposeError::File {
+                        at: at(line),
+                        msg: format!("services must be a mapping, not {}", yaml_type(&other)),
+                    })
+                }
+            },
+            "networks" | "volumes" => {
+                let m = match v {
+                    Value::Mapping(m) => m,
+                    Value::Null => Mapping::new(),
+                    other => {
+                        return Err(ComposeError::File {
+                            at: at(line),
+                            msg: format!("{key} must be a mapping, not {}", yaml_type(&other)),
+                        })
+                    }
+                };
+                if key == "networks" {
+                    src.networks = Some(m);
+                } else {
+                    src.volumes = Some(m);
+                }
+            }
+            "secrets" | "configs" | "include" | "models" => {
+                tracing::warn!(file = %path.display(), "top-level {key:?} is not supported yet; ignored");
+            }
+            k if k.starts_with("x-") => {}
+            other => {
+                return Err(ComposeError::File {
+                    at: at(line),
+                    msg: format!(
+                        "additional property {other:?} is not allowed at the top level of a {format} file"
+                    ),
+                })
+            }
+        }
+    }
+    Ok(src)
+}
+
+/// docker-compose 1.29's detection, plus the versionless spec.
+pub fn detect_format(top: &Mapping) -> std::result::Result<Format, String> {
+    match top.get("version") {
+        None | Some(Value::Mapping(_)) => {
+            let has = |k: &str| top.contains_key(k);
+            if has("services") || has("networks") || has("volumes") {
+                Ok(Format::Spec)
+            } else {
+                if top.get("version").is_some() {
+                    tracing::warn!("a top-level \"version\" that is a mapping: read as a v1 service named \"version\"");
+                }
+                Ok(Format::V1)
+            }
+        }
+        Some(v) => {
+            let s = match v {
+                Value::String(s) => s.clone(),
+                Value::Number(n) => n.to_string(),
+                other => {
+                    return Err(format!(
+                        "version must be a string, not {}",
+                        yaml_type(other)
+                    ))
+                }
+            };
+            let major = s.split('.').next().unwrap_or("");
+            let minor_ok = s
+                .split('.')
+                .skip(1)
+                .all(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_digit()));
+            match major {
+                "2" if minor_ok => Ok(Format::V2(s)),
+                "3" if minor_ok => Ok(Format::V3(s)),
+                "1" => Err(format!(
+                    "version {s:?} is invalid: a v1 file has no version key (remove it and put services at the top level), or use version \"2\"/\"3\" with a services: key"
+                )),
+                _ => Err(format!(
+                    "version {s:?} is unsupported: use \"2.x\" or \"3.x\", or drop the version key (compose spec)"
+                )),
+            }
+        }
+    }
+}
+
+fn key_string(k: &Value) -> String {
+    scalar(k).unwrap_or_else(|| format!("{k:?}"))
+}
+
+/// A scalar as compose reads it (numbers and booleans as their text).
+fn scalar(v: &Value) -> Option<String> {
+    match v {
+        Value::String(s) => Some(s.clone()),
+        Value::Number(n) => Some(n.to_string()),
+        Value::Bool(b) => Some(b.to_string()),
+        _ => None,
+    }
+}
+
+fn interpolate_value(
+    v: &mut Value,
+    path: &str,
+    vars: &Vars,
+    unset: &mut Vec<String>,
+) -> std::result::Result<(), (String, String)> {
+    match v {
+        Value::String(s) => {
+            let r = interp::interpolate(s, vars, &mut |n| unset.push(n.to_string()))
+                .map_err(|e| (path.to_string(), e.0))?;
+            *s = r;
+        }
+        Value::Sequence(seq) => {
+            for (i, x) in seq.iter_mut().enumerate() {
+                interpolate_value(x, &format!("{path}[{i}]"), vars, unset)?;
+            }
+        }
+        Value::Mapping(m) => {
+            for (k, x) in m.iter_mut() {
+                let p = if path.is_empty() {
+                    key_string(k)
+                } else {
+                    format!("{path}.{}", key_string(k))
+                };
+                interpolate_value(x, &p, vars, unset)?;
+            }
+        }
+        Value::Tagged(t) => interpolate_value(&mut t.value, path, vars, unset)?,
+        _ => {}
+    }
+    Ok(())
+}
+
+fn indent(l: &str) -> usize {
+    l.len() - l.trim_start().len()
+}
+
+fn is_key_line(l: &str, key: &str) -> bool {
+    let t = l.trim_start();
+    let t = t.strip_prefix("- ").unwrap_or(t);
+    for q in ["", "\"", "'"] {
+        if let Some(rest) = t.strip_prefix(&format!("{q}{key}{q}")) {
+            if rest.trim_start().starts_with(':') {
+                return true;
+            }
+        }
+    }
+    false
+}
+
+/// The 1-based line of a top-level key.
+fn find_top_line(text: &str, key: &str) -> Option<usize> {
+    text.lines()
+        .position(|l| indent(l) == 0 && is_key_line(l, key))
+        .map(|i| i + 1)
+}
+
+/// The line of a service's key (`name:` at the top for v1, under `services:` otherwise).
+fn find_service_line(text: &str, format: &Format, service: &str) -> Option<usize> {
+    let lines: Vec<&str> = text.lines().collect();
+    if *format == Format::V1 {
+        return find_top_line(text, service);
+    }
+    let start = find_top_line(text, "services")?;
+    let mut child = None;
+    for (i, l) in lines.iter().enumerate().skip(start) {
+        if l.trim().is_empty() || l.trim_start().starts_with('#') {
+            continue;
+        }
+        let ind = indent(l);
+        if ind == 0 {
+            break;
+        }
+        if child.is_none() {
+            child = Some(ind);
+        }
+        if Some(ind) == child && is_key_line(l, service) {
+            return Some(i + 1);
+        }
+    }
+    None
+}
+
+/// The line of `field` inside a service (best effort: the YAML value tree has no
+/// positions, so the text is scanned by indentation).
+fn find_field_line(text: &str, format: &Format, service: &str, field: &str) -> Option<usize> {
+    let s = find_service_line(text, format, service)?;
+    let lines: Vec<&str> = text.lines().collect();
+    let base = indent(lines.get(s - 1)?);
+    let mut child = None;
+    for (i, l) in lines.iter().enumerate().skip(s) {
+        if l.trim().is_empty() || l.trim_start().starts_with('#') {
+            continue;
+        }
+        let ind = indent(l);
+        if ind <= base {
+            break;
+        }
+        if child.is_none() {
+            child = Some(ind);
+        }
+        if Some(ind) == child && is_key_line(l, field) {
+            return Some(i + 1);
+        }
+    }
+    Some(s)
+}
+
+/// Merges a later file's service mapping into an earlier one: mappings merge key by
+/// key, lists of ports/expose/dns/… append, everything else is replaced.
+fn merge_service(base: &mut Mapping, over: Mapping) {
+    for (k, v) in over {
+        let key = key_string(&k);
+        match (base.get_mut(&k), v) {
+            (Some(Value::Mapping(b)), Value::Mapping(o))
+                if matches!(
+                    key.as_str(),
+                    "environment" | "labels" | "build" | "networks" | "depends_on" | "extra_hosts"
+                ) =>
+            {
+                for (ok, ov) in o {
+                    b.insert(ok, ov);
+                }
+            }
+            (Some(Value::Sequence(b)), Value::Sequence(o))
+                if matches!(
+                    key.as_str(),
+                    "ports"
+                        | "expose"
+                        | "volumes"
+                        | "dns"
+                        | "dns_search"
+                        | "cap_add"
+                        | "cap_drop"
+                        | "links"
+                        | "external_links"
+                        | "volumes_from"
+                        | "extra_hosts"
+                        | "env_file"
+                        | "environment"
+                        | "labels"
+                        | "security_opt"
+                        | "tmpfs"
+                        | "depends_on"
+                        | "networks"
+                ) =>
+            {
+                for x in o {
+                    if !b.contains(&x) {
+                        b.push(x);
+                    }
+                }
+            }
+            (_, v) => {
+                base.insert(k, v);
+            }
+        }
+    }
+}
+
+/// Compose's project name normalisation: lowercase, only `[a-z0-9_-]`, starting with a
+/// letter or digit.
+pub fn normalize_project_name(raw: &str) -> String {
+    let s: String = raw
+        .to_lowercase()
+        .chars()
+        .filter(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == '_' || *c == '-')
+        .collect();
+    s.trim_start_matches(['_', '-']).to_string()
+}
+
+fn valid_project_name(s: &str) -> bool {
+    !s.is_empty()
+        && s.chars()
+            .next()
+            .is_some_and(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
+        && s.chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '-')
+}
+
+fn build_project(
+    sources: Vec<Source>,
+    vars: &Vars,
+    project_dir: &Path,
+    explicit_name: Option<&str>,
+) -> Result<Project> {
+    let format = sources[0].format.clone();
+    for s in &sources[1..] {
+        if (s.format == Format::V1) != (format == Format::V1) {
+            return Err(ComposeError::File {
+                at: Where {
+                    file: s.path.clone(),
+                    line: None,
+                },
+                msg: format!(
+                    "cannot merge a {} file with a {} file ({})",
+                    s.format,
+                    format,
+                    sources[0].path.display()
+                ),
+            });
+        }
+    }
+    // Project name: -p, COMPOSE_PROJECT_NAME, `name:`, the directory's basename.
+    let name = if let Some(n) = explicit_name
+        .map(str::to_string)
+        .or_else(|| {
+            vars.get("COMPOSE_PROJECT_NAME")
+                .cloned()
+                .filter(|s| !s.is_empty())
+        })
+        .or_else(|| sources.iter().rev().find_map(|s| s.name.clone()))
+    {
+        let lower = n.to_lowercase();
+        if !valid_project_name(&lower) {
+            return Err(ComposeError::ProjectName(n));
+        }
+        lower
+    } else {
+        let base = project_dir
+            .file_name()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let n = normalize_project_name(&base);
+        if n.is_empty() {
+            "default".to_string()
+        } else {
+            n
+        }
+    };
+
+    // Merge services, remembering which file (last) defined each for error locations.
+    let mut raw: BTreeMap<String, (Mapping, usize)> = BTreeMap::new();
+    let mut order: Vec<String> = Vec::new();
+    let mut networks = Mapping::new();
+    let mut volumes = Mapping::new();
+    for (i, s) in sources.iter().enumerate() {
+        for (name, m) in &s.services {
+            match raw.get_mut(name) {
+                Some((base, idx)) => {
+                    merge_service(base, m.clone());
+                    *idx = i;
+                }
+                None => {
+                    order.push(name.clone());
+                    raw.insert(name.clone(), (m.clone(), i));
+                }
+            }
+        }
+        if let Some(n) = &s.networks {
+            for (k, v) in n {
+                networks.insert(k.clone(), v.clone());
+            }
+        }
+        if let Some(v) = &s.volumes {
+            for (k, x) in v {
+                volumes.insert(k.clone(), x.clone());
+            }
+        }
+    }
+    let last = &sources[sources.len() - 1];
+    let mut project = Project {
+        name,
+        format: format.clone(),
+        working_dir: project_dir.to_path_buf(),
+        config_files: sources.iter().map(|s| s.path.clone()).collect(),
+        services: BTreeMap::new(),
+        networks: BTreeMap::new(),
+        volumes: BTreeMap::new(),
+    };
+    for (k, v) in networks {
+        let key = key_string(&k);
+        let at = Where {
+            file: last.path.clone(),
+            line: None,
+        };
+        project
+            .networks
+            .insert(key.clone(), network_def(&key, v, at)?);
+    }
+    for (k, v) in volumes {
+        let key = key_string(&k);
+        let at = Where {
+            file: last.path.clone(),
+            line: None,
+        };
+        project
+            .volumes
+            .insert(key.clone(), volume_def(&key, v, at)?);
+    }
+    if project.services.is_empty() && raw.is_empty() {
+        tracing::warn!("no services defined");
+    }
+    for name in order {
+        let Some((m, idx)) = raw.remove(&name) else {
+            continue;
+        };
+        let src = &sources[idx];
+        let cx = Cx {
+            src,
+            format: &format,
+            service: &name,
+            dir: project_dir,
+            vars,
+            project: &project,
+        };
+        let svc = cx.service(m)?;
+        project.services.insert(name, svc);
+    }
+    Ok(project)
+}
+
+fn str_map(v: &Value, what: &str) -> std::result::Result<BTreeMap<String, String>, String> {
+    let mut out = BTreeMap::new();
+    match v {
+        Value::Null => {}
+        Value::Mapping(m) => {
+            for (k, x) in m {
+                let val = match x {
+                    Value::Null => String::new(),
+                    o => scalar(o)
+                        .ok_or_else(|| format!("{what} {:?} must be a string", key_string(k)))?,
+                };
+                out.insert(key_string(k), val);
+            }
+        }
+        Value::Sequence(s) => {
+            for x in s {
+                let item = scalar(x).ok_or_else(|| format!("{what} entries must be strings"))?;
+                let (k, val) = item.split_once('=').unwrap_or((&item, ""));
+                out.insert(k.to_string(), val.to_string());
+            }
+        }
+        other => {
+            return Err(format!(
+                "must be a mapping or a list, not {}",
+                yaml_type(other)
+            ))
+        }
+    }
+    Ok(out)
+}
+
+fn external(v: Option<&Value>) -> std::result::Result<(bool, Option<String>), String> {
+    match v {
+        None | Some(Value::Null) => Ok((false, None)),
+        Some(Value::Bool(b)) => Ok((*b, None)),
+        Some(Value::Mapping(m)) => Ok((true, m.get("name").and_then(scalar))),
+        Some(o) => Err(format!("external must be a boolean, not {}", yaml_type(o))),
+    }
+}
+
+fn network_def(name: &str, v: Value, at: Where) -> Result<NetworkDef> {
+    let err = |msg: String| ComposeError::Resource {
+        at: at.clone(),
+        kind: "network",
+        name: name.to_string(),
+        msg,
+    };
+    let m = match v {
+        Value::Null => return Ok(NetworkDef::default()),
+        Value::Mapping(m) => m,
+        o => return Err(err(format!("must be a mapping, not {}", yaml_type(&o)))),
+    };
+    let mut d = NetworkDef::default();
+    for (k, x) in &m {
+        match key_string(k).as_str() {
+            "driver" => d.driver = scalar(x),
+            "name" => d.name = scalar(x),
+            "internal" => d.internal = matches!(x, Value::Bool(true)),
+            "labels" => d.labels = str_map(x, "label").map_err(err)?,
+            "external" => {
+                let (e, n) = external(Some(x)).map_err(err)?;
+                d.external = e;
+                if n.is_some() {
+                    d.name = n;
+                }
+            }
+            "driver_opts" | "ipam" | "attachable" | "enable_ipv6" => {
+                tracing::warn!("network {name:?}: {:?} is ignored", key_string(k))
+            }
+            o => return Err(err(format!("unsupported option {o:?}"))),
+        }
+    }
+    Ok(d)
+}
+
+fn volume_def(name: &str, v: Value, at: Where) -> Result<VolumeDef> {
+    let err = |msg: String| ComposeError::Resource {
+        at: at.clone(),
+        kind: "volume",
+        name: name.to_string(),
+        msg,
+    };
+    let m = match v {
+        Value::Null => return Ok(VolumeDef::default()),
+        Value::Mapping(m) => m,
+        o => return Err(err(format!("must be a mapping, not {}", yaml_type(&o)))),
+    };
+    let mut d = VolumeDef::default();
+    for (k, x) in &m {
+        match key_string(k).as_str() {
+            "driver" => d.driver = scalar(x),
+            "name" => d.name = scalar(x),
+            "driver_opts" => d.driver_opts = str_map(x, "driver_opt").map_err(err)?,
+            "labels" => d.labels = str_map(x, "label").map_err(err)?,
+            "external" => {
+                let (e, n) = external(Some(x)).map_err(err)?;
+                d.external = e;
+                if n.is_some() {
+                    d.name = n;
+                }
+            }
+            o => return Err(err(format!("unsupported option {o:?}"))),
+        }
+    }
+    Ok(d)
+}
+
+/// Converting one service.
+struct Cx<'a> {
+    src: &'a Source,
+    format: &'a Format,
+    service: &'a str,
+    dir: &'a Path,
+    vars: &'a Vars,
+    project: &'a Project,
+}
+
+type FieldResult<T> = std::result::Result<T, String>;
+
+impl Cx<'_> {
+    fn err(&self, field: &str, msg: String) -> ComposeError {
+        ComposeError::Field {
+            at: Where {
+                file: self.src.path.clone(),
+                line: find_field_line(&self.src.text, self.format, self.service, field),
+            },
+            service: self.service.to_string(),
+            field: field.to_string(),
+            msg,
+        }
+    }
+
+    fn service(&self, m: Mapping) -> Result<Service> {
+        let v1 = *self.format == Format::V1;
+        let mut unknown = Vec::new();
+        for k in m.keys() {
+            let key = key_string(k);
+            let known = if v1 {
+                V1_KEYS.contains(&key.as_str())
+            } else {
+                key.starts_with("x-")
+                    || (V1_KEYS.contains(&key.as_str()) && !V1_ONLY.contains(&key.as_str()))
+                    || SPEC_EXTRA_KEYS.contains(&key.as_str())
+            };
+            if !known {
+                unknown.push(key);
+            }
+        }
+        if !unknown.is_empty() {
+            let first = unknown[0].clone();
+            return Err(ComposeError::UnknownKeys {
+                at: Where {
+                    file: self.src.path.clone(),
+                    line: find_field_line(&self.src.text, self.format, self.service, &first),
+                },
+                service: self.service.to_string(),
+                keys: unknown,
+                format: self.format.to_string(),
+            });
+        }
+        let mut s = Service {
+            name: self.service.to_string(),
+            ..Default::default()
+        };
+        let mut env_files: Vec<PathBuf> = Vec::new();
+        let mut environment: Vec<(String, Option<String>)> = Vec::new();
+        let mut dockerfile: Option<String> = None;
+        for (k, v) in &m {
+            let field = key_string(k);
+            let f = field.as_str();
+            let r: FieldResult<()> = (|| {
+                match f {
+                    "image" => s.image = Some(string(v)?),
+                    "build" => s.build = Some(self.build(v)?),
+                    "dockerfile" => dockerfile = Some(string(v)?),
+                    "command" => s.command = command(v)?,
+                    "entrypoint" => s.entrypoint = command(v)?,
+                    "container_name" => s.container_name = Some(string(v)?),
+                    "hostname" => s.hostname = Some(string(v)?),
+                    "domainname" => s.domainname = Some(string(v)?),
+                    "working_dir" => s.working_dir = Some(string(v)?),
+                    "user" => s.user = Some(string(v)?),
+                    "restart" => s.restart = Some(restart(v)?),
+                    "environment" => environment = env_entries(v)?,
+                    "env_file" => env_files = self.env_files(v)?,
+                    "ports" => s.ports = ports(v)?,
+                    "expose" => s.expose = string_list(v)?,
+                    "volumes" => s.volumes = self.volumes(v)?,
+                    "volumes_from" => s.volumes_from = string_list(v)?,
+                    "links" => s.links = links(v)?,
+                    "external_links" => s.external_links = string_list(v)?,
+                    "depends_on" => s.depends_on = depends_on(v)?,
+                    "labels" => s.labels = str_map(v, "label")?,
+                    "networks" => s.networks = self.networks(v)?,
+                    "network_mode" | "net" => s.network_mode = Some(string(v)?),
+                    "dns" => s.dns = string_or_list(v)?,
+                    "dns_search" => s.dns_search = string_or_list(v)?,
+                    "extra_hosts" => s.extra_hosts = extra_hosts(v)?,
+                    "tty" => s.tty = boolean(v)?,
+                    "stdin_open" => s.stdin_open = boolean(v)?,
+                    "privileged" => s.privileged = boolean(v)?,
+                    "read_only" => s.read_only = boolean(v)?,
+                    "init" => s.init = boolean(v)?,
+                    "cap_add" => s.cap_add = string_list(v)?,
+                    "cap_drop" => s.cap_drop = string_list(v)?,
+                    "security_opt" => s.security_opt = string_list(v)?,
+                    "healthcheck" => s.healthcheck = healthcheck(v)?,
+                    "stop_signal" => s.stop_signal = Some(string(v)?),
+                    "stop_grace_period" => {
+                        s.stop_grace_period_s = Some(duration_ns(&string(v)?)? / 1_000_000_000)
+                    }
+                    "mem_limit" => s.mem_limit = Some(bytes(v)?),
+                    "shm_size" => s.shm_size = Some(bytes(v)?),
+                    "cpu_shares" => s.cpu_shares = Some(integer(v)?),
+                    "pids_limit" => s.pids_limit = Some(integer(v)?),
+                    "tmpfs" => s.tmpfs = string_or_list(v)?,
+                    "pid" => s.pid = Some(string(v)?),
+                    "ipc" => s.ipc = Some(string(v)?),
+                    "sysctls" => s.sysctls = str_map(v, "sysctl")?,
+                    "extends" => return Err("extends is not supported by berth compose yet".into()),
+                    o if o.starts_with("x-") => {}
+                    o if IGNORED.contains(&o) => {
+                        tracing::warn!(
+                            service = self.service,
+                            "{o:?} is not supported yet; ignored"
+                        )
+                    }
+                    o => return Err(format!("unsupported option {o:?}")),
+                }
+                Ok(())
+            })();
+            r.map_err(|msg| self.err(f, msg))?;
+        }
+        // v1: `dockerfile` sits beside a string `build`.
+        if let Some(df) = dockerfile {
+            match &mut s.build {
+                Some(b) => b.dockerfile = df,
+                None => {
+                    return Err(self.err(
+                        "dockerfile",
+                        "dockerfile needs build (and cannot be used with image)".into(),
+                    ))
+                }
+            }
+        }
+        if v1 && s.build.is_some() && s.image.is_some() {
+            return Err(self.err(
+                "build",
+                "a v1 service has either build or image, not both".into(),
+            ));
+        }
+        if s.build.is_none() && s.image.is_none() {
+            return Err(self.err(
+                "image",
+                "the service has neither an image nor a build context specified: at least one must be provided".into(),
+            ));
+        }
+        // Environment: env_file first, then `environment:`; a bare KEY takes the
+        // environment's value or is left out.
+        let mut env = BTreeMap::new();
+        for f in &env_files {
+            let text = std::fs::read_to_string(f)
+                .map_err(|e| self.err("env_file", format!("{}: {e}", f.display())))?;
+            let entries = interp::parse_env_file(&text)
+                .map_err(|e| self.err("env_file", format!("{}: {e}", f.display())))?;
+            for (k, v) in entries {
+                match v.or_else(|| self.vars.get(&k).cloned()) {
+                    Some(v) => env.insert(k, v),
+                    None => env.remove(&k),
+                };
+            }
+        }
+        for (k, v) in environment {
+            match v.or_else(|| self.vars.get(&k).cloned()) {
+                Some(v) => env.insert(k, v),
+                None => env.remove(&k),
+            };
+        }
+        s.environment = env;
+        // Networks must be declared (v2+); v1 has none.
+        if !v1 {
+            for n in s.networks.keys() {
+                if n != "default" && !self.project.networks.contains_key(n) {
+                    return Err(self.err(
+                        "networks",
+                        format!("service refers to undefined network {n:?}"),
+                    ));
+                }
+            }
+            if s.network_mode.is_some() && !s.networks.is_empty() {
+                return Err(self.err(
+                    "network_mode",
+                    "network_mode and networks cannot be combined".into(),
+                ));
+            }
+        }
+        Ok(s)
+    }
+
+    fn build(&self, v: &Value) -> FieldResult<Build> {
+        let mut b = Build {
+            dockerfile: "Dockerfile".into(),
+            ..Default::default()
+        };
+        match v {
+            Value::Mapping(m) if *self.format != Format::V1 => {
+                let mut ctx = ".".to_string();
+                for (k, x) in m {
+                    match key_string(k).as_str() {
+                        "context" => ctx = string(x)?,
+                        "dockerfile" => b.dockerfile = string(x)?,
+                        "args" => b.args = str_map(x, "build arg")?,
+                        "target" => b.target = Some(string(x)?),
+                        "labels" => b.labels = str_map(x, "label")?,
+                        "cache_from" | "network" | "shm_size" | "extra_hosts" | "platforms"
+                        | "pull" | "no_cache" | "tags" | "isolation" => {
+                            tracing::warn!(
+                                service = self.service,
+                                "build.{:?} is ignored",
+                                key_string(k)
+                            )
+                        }
+                        o => return Err(format!("unsupported build option {o:?}")),
+                    }
+                }
+                b.context = self.path(&ctx);
+            }
+            Value::Mapping(_) => {
+                return Err(
+                    "in a v1 file build is a path string (with dockerfile beside it)".into(),
+                )
+            }
+            other => b.context = self.path(&string(other)?),
+        }
+        if b.context.to_string_lossy().contains("://") {
+            return Err("remote build contexts (URLs) are not supported".into());
+        }
+        Ok(b)
+    }
+
+    /// A host path relative to the project directory (`~` = $HOME).
+    fn path(&self, p: &str) -> PathBuf {
+        if let Some(rest) = p
+            .strip_prefix("~/")
+            .or(if p == "~" { Some("") } else { None })
+        {
+            let home = self
+                .vars
+                .get("HOME")
+                .cloned()
+                .unwrap_or_else(|| "/root".into());
+            return clean(&Path::new(&home).join(rest));
+        }
+        clean(&self.dir.join(p))
+    }
+
+    fn env_files(&self, v: &Value) -> FieldResult<Vec<PathBuf>> {
+        let items = match v {
+            Value::Sequence(s) => s.clone(),
+            o => vec![o.clone()],
+        };
+        let mut out = Vec::new();
+        for x in items {
+            match &x {
+                Value::Mapping(m) => {
+                    let p = m
+                        .get("path")
+                        .and_then(scalar)
+                        .ok_or("env_file entries need a path")?;
+                    let required = !matches!(m.get("required"), Some(Value::Bool(false)));
+                    let p = self.path(&p);
+                    if required || p.exists() {
+                        out.push(p);
+                    }
+                }
+                o => out.push(self.path(&string(o)?)),
+            }
+        }
+        Ok(out)
+    }
+
+    fn volumes(&self, v: &Value) -> FieldResult<Vec<Mount>> {
+        let Value::Sequence(seq) = v else {
+            return Err(format!("must be a list, not {}", yaml_type(v)));
+        };
+        let mut out = Vec::new();
+        for x in seq {
+            let m = match x {
+                Value::Mapping(m) if *self.format != Format::V1 => self.long_volume(m)?,
+                other => self.short_volume(&string(other)?)?,
+            };
+            out.push(m);
+        }
+        Ok(out)
+    }
+
+    fn named_or_path(&self, src: &str) -> FieldResult<(MountKind, String)> {
+        if src.starts_with('.') || src.starts_with('/') || src.starts_with('~') {
+            return Ok((
+                MountKind::Bind,
+                self.path(src).to_string_lossy().into_owned(),
+            ));
+        }
+        if *self.format != Format::V1 && !self.project.volumes.contains_key(src) {
+            return Err(format!(
+                "named volume {src:?} is not declared in the top-level volumes: section"
+            ));
+        }
+        Ok((MountKind::Volume, src.to_string()))
+    }
+
+    fn short_volume(&self, s: &str) -> FieldResult<Mount> {
+        let parts: Vec<&str> = s.split(':').collect();
+        let (src, target, mode) = match parts.as_slice() {
+            [t] => (None, *t, None),
+            [a, b] if b.starts_with('/') => (Some(*a), *b, None),
+            [t, m] => (None, *t, Some(*m)),
+            [a, b, m] => (Some(*a), *b, Some(*m)),
+            _ => return Err(format!("invalid volume spec {s:?}")),
+        };
+        if !target.starts_with('/') {
+            return Err(format!(
+                "invalid volume spec {s:?}: the container path must be absolute"
+            ));
+        }
+        let mut read_only = false;
+        let mut extra = Vec::new();
+        for flag in mode.unwrap_or("").split(',').filter(|f| !f.is_empty()) {
+            match flag {
+                "ro" => read_only = true,
+                "rw" => {}
+                "z" | "Z" | "nocopy" | "shared" | "slave" | "private" | "rshared" | "rslave"
+                | "rprivate" | "cached" | "delegated" | "consistent" => extra.push(flag),
+                o => return Err(format!("invalid volume mode {o:?} in {s:?}")),
+            }
+        }
+        let (kind, source) = match src {
+            None => (MountKind::Volume, None),
+            Some(src) => {
+                let (k, s) = self.named_or_path(src)?;
+                (k, Some(s))
+            }
+        };
+        Ok(Mount {
+            kind,
+            source,
+            target: target.to_string(),
+            read_only,
+            mode: (!extra.is_empty()).then(|| extra.join(",")),
+        })
+    }
+
+    fn long_volume(&self, m: &Mapping) -> FieldResult<Mount> {
+        let get = |k: &str| m.get(k).and_then(scalar);
+        let kind = get("type").unwrap_or_else(|| "volume".into());
+        let target = get("target").ok_or("a long-syntax volume needs a target")?;
+        let read_only = matches!(m.get("read_only"), Some(Value::Bool(true)));
+        let source = get("source");
+        let (kind, source) = match kind.as_str() {
+            "bind" => {
+                let s = source.ok_or("a bind mount needs a source")?;
+                (
+                    MountKind::Bind,
+                    Some(self.path(&s).to_string_lossy().into_owned()),
+                )
+            }
+            "volume" => match source {
+                Some(s) => {
+                    let (k, s) = self.named_or_path(&s)?;
+                    (k, Some(s))
+                }
+                None => (MountKind::Volume, None),
+            },
+            "tmpfs" => (MountKind::Tmpfs, None),
+            o => return Err(format!("unsupported volume type {o:?}")),
+        };
+        Ok(Mount {
+            kind,
+            source,
+            target,
+            read_only,
+            mode: None,
+        })
+    }
+
+    fn networks(&self, v: &Value) -> FieldResult<BTreeMap<String, ServiceNetwork>> {
+        let mut out = BTreeMap::new();
+        match v {
+            Value::Sequence(s) => {
+                for x in s {
+                    out.insert(string(x)?, ServiceNetwork::default());
+                }
+            }
+            Value::Mapping(m) => {
+                for (k, x) in m {
+                    let mut n = ServiceNetwork::default();
+                    if let Value::Mapping(o) = x {
+                        for (ok, ov) in o {
+                            match key_string(ok).as_str() {
+                                "aliases" => n.aliases = string_list(ov)?,
+                                "ipv4_address" => n.ipv4_address = Some(string(ov)?),
+                                "priority" | "ipv6_address" | "link_local_ips" | "mac_address"
+                                | "driver_opts" | "gw_priority" => {}
+                                o => return Err(format!("unsupported network option {o:?}")),
+                            }
+                        }
+                    } else if !matches!(x, Value::Null) {
+                        return Err("network entries must be mappings or empty".into());
+                    }
+                    out.insert(key_string(k), n);
+                }
+            }
+            o => return Err(format!("must be a list or a mapping, not {}", yaml_type(o))),
+        }
+        Ok(out)
+    }
+}
+
+/// Lexically normalises a path (`a/./b/../c` → `a/c`).
+fn clean(p: &Path) -> PathBuf {
+    let mut out = PathBuf::new();
+    for c in p.components() {
+        match c {
+            std::path::Component::CurDir => {}
+            std::path::Component::ParentDir => {
+                out.pop();
+            }
+            o => out.push(o),
+        }
+    }
+    out
+}
+
+fn string(v: &Value) -> FieldResult<String> {
+    scalar(v).ok_or_else(|| format!("must be a string, not {}", yaml_type(v)))
+}
+
+fn boolean(v: &Value) -> FieldResult<bool> {
+    match v {
+        Value::Bool(b) => Ok(*b),
+        Value::String(s) if matches!(s.as_str(), "true" | "yes" | "True") => Ok(true),
+        Value::String(s) if matches!(s.as_str(), "false" | "no" | "False") => Ok(false),
+        o => Err(format!("must be a boolean, not {}", yaml_type(o))),
+    }
+}
+
+fn integer(v: &Value) -> FieldResult<i64> {
+    match v {
+        Value::Number(n) => n
+            .as_i64()
+            .ok_or_else(|| format!("must be an integer, not {n}")),
+        Value::String(s) => s
+            .trim()
+            .parse()
+            .map_err(|_| format!("must be an integer, not {s:?}")),
+        o => Err(format!("must be an integer, not {}", yaml_type(o))),
+    }
+}
+
+fn string_list(v: &Value) -> FieldResult<Vec<String>> {
+    match v {
+        Value::Null => Ok(Vec::new()),
+        Value::Sequence(s) => s.iter().map(string).collect(),
+        o => Err(format!("must be a list, not {}", yaml_type(o))),
+    }
+}
+
+fn string_or_list(v: &Value) -> FieldResult<Vec<String>> {
+    match v {
+        Value::Sequence(_) | Value::Null => string_list(v),
+        o => Ok(vec![string(o)?]),
+    }
+}
+
+fn command(v: &Value) -> FieldResult<Option<Vec<String>>> {
+    match v {
+        Value::Null => Ok(None),
+        Value::Sequence(s) => Ok(Some(s.iter().map(string).collect::<FieldResult<_>>()?)),
+        o => Ok(Some(interp::split_words(&string(o)?)?)),
+    }
+}
+
+fn restart(v: &Value) -> FieldResult<String> {
+    let s = match v {
+        // YAML 1.1 `no` unquoted.
+        Value::Bool(false) => "no".to_string(),
+        o => string(o)?,
+    };
+    let (name, count) = s.split_once(':').unwrap_or((&s, ""));
+    let ok = match name {
+        "no" | "always" | "unless-stopped" => count.is_empty(),
+        "on-failure" => count.is_empty() || count.parse::<u32>().is_ok(),
+        _ => false,
+    };
+    if !ok {
+        return Err(format!(
+            "invalid restart policy {s:?}: use no, always, unless-stopped or on-failure[:N]"
+        ));
+    }
+    Ok(s)
+}
+
+fn env_entries(v: &Value) -> FieldResult<Vec<(String, Option<String>)>> {
+    let mut out = Vec::new();
+    match v {
+        Value::Null => {}
+        Value::Mapping(m) => {
+            for (k, x) in m {
+                let val = match x {
+                    Value::Null => None,
+                    Value::Sequence(_) | Value::Mapping(_) | Value::Tagged(_) => {
+                        return Err(format!(
+                            "environment value of {:?} must be a string, number, boolean or null, not {}",
+                            key_string(k),
+                            yaml_type(x)
+                        ))
+                    }
+                    o => scalar(o),
+                };
+                out.push((key_string(k), val));
+            }
+        }
+        Value::Sequence(s) => {
+            for x in s {
+                let item = string(x)?;
+                match item.split_once('=') {
+                    Some((k, v)) => out.push((k.to_string(), Some(v.to_string()))),
+                    None => out.push((item, None)),
+                }
+            }
+        }
+        o => return Err(format!("must be a mapping or a list, not {}", yaml_type(o))),
+    }
+    Ok(out)
+}
+
+fn links(v: &Value) -> FieldResult<Vec<Link>> {
+    string_list(v)?
+        .into_iter()
+        .map(|l| {
+            let (svc, alias) = l.split_once(':').unwrap_or((&l, &l));
+            if svc.is_empty() || alias.is_empty() {
+                return Err(format!("invalid link {l:?}: use SERVICE[:ALIAS]"));
+            }
+            Ok(Link {
+                service: svc.to_string(),
+                alias: alias.to_string(),
+            })
+        })
+        .collect()
+}
+
+fn depends_on(v: &Value) -> FieldResult<BTreeMap<String, DependsCondition>> {
+    let mut out = BTreeMap::new();
+    match v {
+        Value::Sequence(_) => {
+            for s in string_list(v)? {
+                out.insert(s, DependsCondition::ServiceStarted);
+            }
+        }
+        Value::Mapping(m) => {
+            for (k, x) in m {
+                let cond = match x {
+                    Value::Mapping(o) => match o.get("condition").and_then(scalar).as_deref() {
+                        None | Some("service_started") => DependsCondition::ServiceStarted,
+                        Some("service_healthy") => DependsCondition::ServiceHealthy,
+                        Some("service_completed_successfully") => {
+                            DependsCondition::ServiceCompletedSuccessfully
+                        }
+                        Some(o) => return Err(format!("unknown condition {o:?}")),
+                    },
+                    Value::Null => DependsCondition::ServiceStarted,
+                    o => return Err(format!("entries must be mappings, not {}", yaml_type(o))),
+                };
+                out.insert(key_string(k), cond);
+            }
+        }
+        o => return Err(format!("must be a list or a mapping, not {}", yaml_type(o))),
+    }
+    Ok(out)
+}
+
+fn extra_hosts(v: &Value) -> FieldResult<Vec<String>> {
+    match v {
+        Value::Mapping(m) => m
+            .iter()
+            .map(|(k, x)| Ok(format!("{}:{}", key_string(k), string(x)?)))
+            .collect(),
+        _ => Ok(string_list(v)?
+            .into_iter()
+            .map(|h| match h.split_once('=') {
+                Some((n, ip)) if !h.contains(':') || h.find('=') < h.find(':') => {
+                    format!("{n}:{ip}")
+                }
+                _ => h,
+            })
+            .collect()),
+    }
+}
+
+/// `[ip:][host:]container[/proto]`, ranges allowed, or the long syntax.
+fn ports(v: &Value) -> FieldResult<Vec<Port>> {
+    let Value::Sequence(seq) = v else {
+        return Err(format!("must be a list, not {}", yaml_type(v)));
+    };
+    let mut out = Vec::new();
+    for x in seq {
+        match x {
+            Value::Mapping(m) => {
+                let target = m
+                    .get("target")
+                    .and_then(scalar)
+                    .ok_or("a long-syntax port needs a target")?;
+                let target = target
+                    .parse::<u16>()
+                    .map_err(|_| format!("invalid port {target:?}"))?;
+                out.push(Port {
+                    host_ip: m.get("host_ip").and_then(scalar),
+                    published: m.get("published").and_then(scalar),
+                    target,
+                    protocol: m
+                        .get("protocol")
+                        .and_then(scalar)
+                        .unwrap_or_else(|| "tcp".into()),
+                });
+            }
+            o => out.extend(short_port(&string(o)?)?),
+        }
+    }
+    Ok(out)
+}
+
+fn port_range(s: &str, spec: &str) -> FieldResult<(u16, u16)> {
+    let bad = || format!("invalid port {spec:?}: {s:?} is not a port or a range");
+    match s.split_once('-') {
+        Some((a, b)) => {
+            let a: u16 = a.parse().map_err(|_| bad())?;
+            let b: u16 = b.parse().map_err(|_| bad())?;
+            if b < a {
+                return Err(bad());
+            }
+            Ok((a, b))
+        }
+        None => {
+            let p: u16 = s.parse().map_err(|_| bad())?;
+            Ok((p, p))
+        }
+    }
+}
+
+fn short_port(spec: &str) -> FieldResult<Vec<Port>> {
+    let (rest, proto) = spec.rsplit_once('/').unwrap_or((spec, "tcp"));
+    if !matches!(proto, "tcp" | "udp" | "sctp") {
+        return Err(format!("invalid port {spec:?}: unknown protocol {proto:?}"));
+    }
+    let parts: Vec<&str> = rest.rsplitn(3, ':').collect();
+    let (ip, host, ctr) = match parts.as_slice() {
+        [c] => (None, None, *c),
+        [c, h] => (None, Some(*h), *c),
+        [c, h, ip] => (Some(*ip), Some(*h), *c),
+        _ => return Err(format!("invalid port {spec:?}")),
+    };
+    let (c0, c1) = port_range(ctr, spec)?;
+    let host = host.filter(|h| !h.is_empty());
+    let hosts = match host {
+        Some(h) => {
+            let (h0, h1) = port_range(h, spec)?;
+            if h1 - h0 != c1 - c0 && h0 != h1 {
+                return Err(format!(
+                    "invalid port {spec:?}: host and container ranges differ in size"
+                ));
+            }
+            Some((h0, h1))
+        }
+        None => None,
+    };
+    let ip = ip
+        .map(|i| i.trim_start_matches('[').trim_end_matches(']').to_string())
+        .filter(|i| !i.is_empty());
+    Ok((c0..=c1)
+        .enumerate()
+        .map(|(i, c)| Port {
+            host_ip: ip.clone(),
+            published: hosts.map(|(h0, h1)| {
+                if h0 == h1 {
+                    h0.to_string()
+                } else {
+                    (h0 + i as u16).to_string()
+                }
+            }),
+            target: c,
+            protocol: proto.to_string(),
+        })
+        .collect())
+}
+
+/// `1m30s`, `10s`, `500ms`, `1h`, or a bare number of seconds.
+pub fn duration_ns(s: &str) -> FieldResult<i64> {
+    let s = s.trim();
+    if let Ok(n) = s.parse::<f64>() {
+        return Ok((n * 1e9) as i64);
+    }
+    let mut total = 0f64;
+    let mut num = String::new();
+    let mut chars = s.chars().peekable();
+    let bad = || format!("invalid duration {s:?}");
+    while let Some(c) = chars.next() {
+        if c.is_ascii_digit() || c == '.' {
+            num.push(c);
+            continue;
+        }
+        let mut unit = c.to_string();
+        while let Some(&n) = chars.peek() {
+            if n.is_ascii_alphabetic() {
+                unit.push(n);
+                chars.next();
+            } else {
+                break;
+            }
+        }
+        let n: f64 = num.parse().map_err(|_| bad())?;
+        num.clear();
+        let mult = match unit.as_str() {
+            "h" => 3600e9,
+            "m" => 60e9,
+            "s" => 1e9,
+            "ms" => 1e6,
+            "us" | "µs" => 1e3,
+            "ns" => 1.0,
+            _ => return Err(bad()),
+        };
+        total += n * mult;
+    }
+    if !num.is_empty() {
+        return Err(bad());
+    }
+    Ok(total as i64)
+}
+
+/// `512m`, `1g`, `100k`, `1024`, `1.5gb`.
+fn bytes(v: &Value) -> FieldResult<i64> {
+    if let Value::Number(n) = v {
+        return n.as_i64().ok_or_else(|| format!("invalid size {n}"));
+    }
+    let s = string(v)?.trim().to_lowercase();
+    let split = s
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(s.len());
+    let (num, unit) = s.split_at(split);
+    let n: f64 = num.parse().map_err(|_| format!("invalid size {s:?}"))?;
+    let mult: f64 = match unit.trim_end_matches('b').trim_end_matches('i') {
+        "" => 1.0,
+        "k" => 1024.0,
+        "m" => 1024.0 * 1024.0,
+        "g" => 1024.0 * 1024.0 * 1024.0,
+        "t" => 1024f64.powi(4),
+        _ => return Err(format!("invalid size {s:?}")),
+    };
+    Ok((n * mult) as i64)
+}
+
+fn healthcheck(v: &Value) -> FieldResult<Option<Healthcheck>> {
+    let Value::Mapping(m) = v else {
+        return Err(format!("must be a mapping, not {}", yaml_type(v)));
+    };
+    let mut h = Healthcheck::default();
+    for (k, x) in m {
+        match key_string(k).as_str() {
+            "disable" => {
+                if boolean(x)? {
+                    h.test = vec!["NONE".into()];
+                }
+            }
+            "test" => {
+                h.test = match x {
+                    Value::Sequence(_) => string_list(x)?,
+                    o => vec!["CMD-SHELL".into(), string(o)?],
+                };
+                if let Some(first) = h.test.first() {
+                    if !matches!(first.as_str(), "CMD" | "CMD-SHELL" | "NONE") {
+                        return Err(
+                            "healthcheck.test as a list must start with CMD, CMD-SHELL or NONE"
+                                .into(),
+                        );
+                    }
+                }
+            }
+            "interval" => h.interval_ns = Some(duration_ns(&string(x)?)?),
+            "timeout" => h.timeout_ns = Some(duration_ns(&string(x)?)?),
+            "start_period" => h.start_period_ns = Some(duration_ns(&string(x)?)?),
+            "start_interval" => {}
+            "retries" => h.retries = Some(integer(x)?),
+            o => return Err(format!("unsupported healthcheck option {o:?}")),
+        }
+    }
+    Ok(Some(h))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> HashMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    fn load_text(text: &str) -> Result<Project> {
+        load_str(
+            Path::new("/proj/myapp/docker-compose.yml"),
+            text,
+            env(&[("HOME", "/home/u"), ("TAG", "1.2")]),
+            None,
+        )
+    }
+
+    const GUIDE_V1: &str = r#"registry:
+  restart: always
+  image: registry:2
+  ports:
+    - 443:5000
+  environment:
+    REGISTRY_HTTP_ADDR: 0.0.0.0:5000
+    REGISTRY_HTTP_HOST: https://registry.kis.im
+    REGISTRY_HTTP_TLS_CERTIFICATE: /path/to/registry.crt
+  volumes:
+    - /path/data:/var/lib/registry
+    - ./certs:/etc/certs:ro
+"#;
+
+    #[test]
+    fn detects_formats() {
+        let m = |t: &str| -> Mapping { serde_yaml_ng::from_str(t).unwrap() };
+        assert_eq!(detect_format(&m("web: {image: x}")).unwrap(), Format::V1);
+        assert_eq!(
+            detect_format(&m("services: {web: {image: x}}")).unwrap(),
+            Format::Spec
+        );
+        assert_eq!(detect_format(&m("volumes: {}")).unwrap(), Format::Spec);
+        assert_eq!(
+            detect_format(&m("version: '2.4'\nservices: {}")).unwrap(),
+            Format::V2("2.4".into())
+        );
+        assert_eq!(
+            detect_format(&m("version: 3\nservices: {}")).unwrap(),
+            Format::V3("3".into())
+        );
+        assert_eq!(
+            detect_format(&m("version: '3.8'\nservices: {}")).unwrap(),
+            Format::V3("3.8".into())
+        );
+        assert!(detect_format(&m("version: '1'\nweb: {}"))
+            .unwrap_err()
+            .contains("invalid"));
+        assert!(detect_format(&m("version: '4.0'")).is_err());
+        // A mapping named version: a v1 service called "version".
+        assert_eq!(
+            detect_format(&m("version: {image: x}")).unwrap(),
+            Format::V1
+        );
+    }
+
+    #[test]
+    fn v1_guide_file_converts() {
+        let p = load_text(GUIDE_V1).unwrap();
+        assert_eq!(p.format, Format::V1);
+        assert_eq!(p.name, "myapp");
+        let r = &p.services["registry"];
+        assert_eq!(r.image.as_deref(), Some("registry:2"));
+        assert_eq!(r.restart.as_deref(), Some("always"));
+        assert_eq!(
+            r.ports,
+            vec![Port {
+                host_ip: None,
+                published: Some("443".into()),
+                target: 5000,
+                protocol: "tcp".into()
+            }]
+        );
+        assert_eq!(r.environment["REGISTRY_HTTP_ADDR"], "0.0.0.0:5000");
+        assert_eq!(r.volumes[0].kind, MountKind::Bind);
+        assert_eq!(r.volumes[0].source.as_deref(), Some("/path/data"));
+        assert_eq!(r.volumes[1].source.as_deref(), Some("/proj/myapp/certs"));
+        assert!(r.volumes[1].read_only);
+        assert_eq!(p.container_name(r, 1), "myapp_registry_1");
+    }
+
+    #[test]
+    fn v1_identidock_links_and_build() {
+        let t = "identidock:\n  build: .\n  ports:\n    - \"5000:5000\"\n  environment:\n    ENV: DEV\n  volumes:\n    - \"./app:/app\"\n  links:\n    - dnmonster\n    - redis:cache\n\ndnmonster:\n  image: amouat/dnmonster:1.0\nredis:\n  image: redis:alpine3.12\n";
+        let p = load_text(t).unwrap();
+        let s = &p.services["identidock"];
+        assert_eq!(s.build.as_ref().unwrap().context, Path::new("/proj/myapp"));
+        assert_eq!(
+            s.links,
+            vec![
+                Link {
+                    service: "dnmonster".into(),
+                    alias: "dnmonster".into()
+                },
+                Link {
+                    service: "redis".into(),
+                    alias: "cache".into()
+                }
+            ]
+        );
+        assert_eq!(p.image_name(s), "myapp_identidock");
+    }
+
+    #[test]
+    fn v1_is_strict() {
+        let e = load_text("web:\n  image: x\n  depends_on: [db]\n  bogus: 1\ndb:\n  image: y\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("/proj/myapp/docker-compose.yml:3"), "{e}");
+        assert!(e.contains("\"web\""), "{e}");
+        assert!(e.contains("depends_on, bogus"), "{e}");
+        // `services:` makes it the spec, where depends_on is fine.
+        load_text("services:\n  web:\n    image: x\n    depends_on: [db]\n  db:\n    image: y\n")
+            .unwrap();
+        // v1 neither image nor build.
+        let e = load_text("web:\n  restart: always\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("neither an image nor a build"), "{e}");
+    }
+
+    #[test]
+    fn field_errors_name_file_service_field_and_line() {
+        let t = "version: '3.8'\nservices:\n  web:\n    image: x\n    ports:\n      - 'abc:80'\n";
+        let e = load_text(t).unwrap_err();
+        match &e {
+            ComposeError::Field {
+                at, service, field, ..
+            } => {
+                assert_eq!(at.line, Some(5));
+                assert_eq!(service, "web");
+                assert_eq!(field, "ports");
+            }
+            o => panic!("{o:?}"),
+        }
+        let s = e.to_string();
+        assert!(
+            s.starts_with("/proj/myapp/docker-compose.yml:5: service \"web\", field \"ports\""),
+            "{s}"
+        );
+        // Bad YAML: the library's line.
+        let e = load_text("services:\n  web:\n    image: [x\n").unwrap_err();
+        assert!(
+            matches!(
+                e,
+                ComposeError::Yaml {
+                    at: Where { line: Some(_), .. },
+                    ..
+                }
+            ),
+            "{e:?}"
+        );
+        // Undeclared named volume in v3.
+        let e = load_text(
+            "version: '3'\nservices:\n  db:\n    image: x\n    volumes:\n      - data:/d\n",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            e.contains("field \"volumes\"") && e.contains("not declared"),
+            "{e}"
+        );
+        // Bad restart policy.
+        let e = load_text("web:\n  image: x\n  restart: sometimes\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains(":3:") && e.contains("restart"), "{e}");
+        // Unknown top-level key in a spec file.
+        let e = load_text("services: {}\nweb: {image: x}\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains(":2:") && e.contains("\"web\""), "{e}");
+    }
+
+    #[test]
+    fn interpolation_in_files() {
+        let t = "web:\n  image: \"busybox:${TAG}\"\n  command: echo $${HOME} ${NOPE:-fallback}\n  environment:\n    - HOME\n    - UNSET_X\n";
+        let p = load_text(t).unwrap();
+        let s = &p.services["web"];
+        assert_eq!(s.image.as_deref(), Some("busybox:1.2"));
+        assert_eq!(
+            s.command.as_deref().unwrap(),
+            ["echo", "${HOME}", "fallback"]
+        );
+        assert_eq!(
+            s.environment.get("HOME").map(String::as_str),
+            Some("/home/u")
+        );
+        assert!(!s.environment.contains_key("UNSET_X"));
+        let e = load_text("web:\n  image: \"${IMG:?set IMG}\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("web.image") && e.contains("set IMG"), "{e}");
+    }
+
+    #[test]
+    fn dotenv_env_file_and_project_name() {
+        let d = tempfile::tempdir().unwrap();
+        let dir = d.path().join("My Project.X");
+        std::fs::create_dir(&dir).unwrap();
+        std::fs::write(dir.join(".env"), "TAG=9\nGREETING=hello\n").unwrap();
+        std::fs::write(
+            dir.join("web.env"),
+            "FROM_FILE=1\nGREETING=overridden-below\n",
+        )
+        .unwrap();
+        std::fs::write(
+            dir.join("compose.yaml"),
+            "services:\n  web:\n    image: b:${TAG}\n    env_file: web.env\n    environment:\n      GREETING: ${GREETING}\n    volumes: [data:/data, /anon]\nvolumes:\n  data: {}\n",
+        )
+        .unwrap();
+        let opts = LoadOptions {
+            cwd: Some(dir.clone()),
+            env: Some(HashMap::new()),
+            ..Default::default()
+        };
+        let p = load(&opts).unwrap();
+        assert_eq!(p.name, "myprojectx");
+        assert_eq!(p.format, Format::Spec);
+        let s = &p.services["web"];
+        assert_eq!(s.image.as_deref(), Some("b:9"));
+        assert_eq!(s.environment["FROM_FILE"], "1");
+        assert_eq!(s.environment["GREETING"], "hello");
+        assert_eq!(p.volume_name("data"), "myprojectx_data");
+        assert_eq!(s.volumes[1].source, None);
+        // The process environment beats .env; COMPOSE_PROJECT_NAME names the project.
+        let opts = LoadOptions {
+            cwd: Some(dir.clone()),
+            env: Some(env(&[("TAG", "10"), ("COMPOSE_PROJECT_NAME", "Other")])),
+            ..Default::default()
+        };
+        let p = load(&opts).unwrap();
+        assert_eq!(p.name, "other");
+        assert_eq!(p.services["web"].image.as_deref(), Some("b:10"));
+        // -p wins; an invalid one is refused.
+        let mut o = opts.clone();
+        o.project_name = Some("bad name".into());
+        assert!(matches!(load(&o), Err(ComposeError::ProjectName(_))));
+        // A missing env_file is an error naming the field.
+        std::fs::remove_file(dir.join("web.env")).unwrap();
+        let e = load(&opts).unwrap_err().to_string();
+        assert!(e.contains("env_file") && e.contains("web.env"), "{e}");
+    }
+
+    #[test]
+    fn compose_file_variable() {
+        let d = tempfile::tempdir().unwrap();
+        std::fs::write(d.path().join("a.yml"), "web:\n  image: a\n").unwrap();
+        std::fs::write(d.path().join("b.yml"), "web:\n  image: b\n").unwrap();
+        let p = load(&LoadOptions {
+            cwd: Some(d.path().to_path_buf()),
+            env: Some(env(&[("COMPOSE_FILE", "a.yml:b.yml")])),
+            ..Default::default()
+        })
+        .unwrap();
+        assert_eq!(p.services["web"].image.as_deref(), Some("b"));
+        assert_eq!(p.config_files.len(), 2);
+        let e = load(&LoadOptions {
+            cwd: Some(d.path().to_path_buf()),
+            env: Some(HashMap::new()),
+            ..Default::default()
+        })
+        .unwrap_err();
+        assert!(matches!(e, ComposeError::NoFile { .. }), "{e}");
+    }
+
+    #[test]
+    fn override_files_merge() {
+        let d = tempfile::tempdir().unwrap();
+        std::fs::write(
+            d.path().join("docker-compose.yml"),
+            "web:\n  image: a\n  environment: {A: '1'}\n  ports: ['80']\n",
+        )
+        .unwrap();
+        std::fs::write(
+            d.path().join("docker-compose.override.yml"),
+            "web:\n  image: b\n  environment: {B: '2'}\n  ports: ['81']\n",
+        )
+        .unwrap();
+        let p = load(&LoadOptions {
+            cwd: Some(d.path().to_path_buf()),
+            env: Some(HashMap::new()),
+            ..Default::default()
+        })
+        .unwrap();
+        let s = &p.services["web"];
+        assert_eq!(s.image.as_deref(), Some("b"));
+        assert_eq!(s.environment.len(), 2);
+        assert_eq!(s.ports.len(), 2);
+        assert_eq!(p.config_files.len(), 2);
+    }
+
+    #[test]
+    fn short_syntaxes() {
+        let p = short_port("127.0.0.1:8000-8001:80-81/udp").unwrap();
+        assert_eq!(p.len(), 2);
+        assert_eq!(p[1].published.as_deref(), Some("8001"));
+        assert_eq!(p[1].target, 81);
+        assert_eq!(p[1].host_ip.as_deref(), Some("127.0.0.1"));
+        assert_eq!(p[1].protocol, "udp");
+        assert_eq!(short_port("80").unwrap()[0].published, None);
+        assert_eq!(
+            short_port("127.0.0.1::80").unwrap()[0].host_ip.as_deref(),
+            Some("127.0.0.1")
+        );
+        assert!(short_port("80/xyz").is_err());
+        assert!(short_port("1-3:1-2").is_err());
+        assert_eq!(duration_ns("1m30s").unwrap(), 90_000_000_000);
+        assert_eq!(duration_ns("500ms").unwrap(), 500_000_000);
+        assert_eq!(duration_ns("10").unwrap(), 10_000_000_000);
+        assert!(duration_ns("10x").is_err());
+        assert_eq!(bytes(&Value::String("512m".into())).unwrap(), 512 << 20);
+        assert_eq!(bytes(&Value::String("1gb".into())).unwrap(), 1 << 30);
+        assert_eq!(normalize_project_name("_My.App-1"), "myapp-1");
+    }
+
+    #[test]
+    fn spec_service_fields() {
+        let t = r#"
+name: demo
+services:
+  web:
+    image: busybox
+    entrypoint: ["sh", "-c"]
+    command: "echo 'a b'"
+    networks:
+      front:
+        aliases: [www]
+    healthcheck:
+      test: wget -q -O- localhost
+      interval: 5s
+      retries: 3
+    extra_hosts: {db.local: 10.0.0.1}
+    tmpfs: /run
+    mem_limit: 64m
+    labels: [a=b]
+    depends_on:
+      db: {condition: service_healthy}
+  db:
+    image: busybox
+    network_mode: none
+networks:
+  front: {}
+"#;
+        let p = load_text(t).unwrap();
+        assert_eq!(p.name, "demo");
+        let w = &p.services["web"];
+        assert_eq!(w.command.as_deref().unwrap(), ["echo", "a b"]);
+        assert_eq!(w.networks["front"].aliases, ["www"]);
+        let h = w.healthcheck.as_ref().unwrap();
+        assert_eq!(h.test, ["CMD-SHELL", "wget -q -O- localhost"]);
+        assert_eq!(h.interval_ns, Some(5_000_000_000));
+        assert_eq!(w.extra_hosts, ["db.local:10.0.0.1"]);
+        assert_eq!(w.tmpfs, ["/run"]);
+        assert_eq!(w.mem_limit, Some(64 << 20));
+        assert_eq!(w.labels["a"], "b");
+        assert_eq!(w.depends_on["db"], DependsCondition::ServiceHealthy);
+        assert_eq!(p.network_name("front"), "demo_front");
+        // Undeclared network.
+        let e = load_text("services:\n  web:\n    image: x\n    networks: [back]\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("undefined network"), "{e}");
+    }
+}
