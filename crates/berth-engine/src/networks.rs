@@ -1148,6 +1148,7 @@ impl Engine {
                 .remove(&id);
             let _ = done.send(true);
             tracing::debug!(container = %id, elapsed = ?t.elapsed(), "network released");
+            engine.fill_spares();
         });
     }
 

@@ -355,7 +355,7 @@ impl Engine {
                 drop(r);
                 self.persist_started(&snapshot)?;
                 if start {
-                    self.after_start();
+                    self.after_start(&snapshot);
                 }
                 Ok(shim)
             }

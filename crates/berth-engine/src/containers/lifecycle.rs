@@ -128,7 +128,7 @@ impl Engine {
                     r.clone()
                 };
                 self.persist_started(&snapshot)?;
-                self.after_start();
+                self.after_start(&snapshot);
             }
             _ => {
                 if let Err(e) = self.spawn_shim(&ctr, true).await {

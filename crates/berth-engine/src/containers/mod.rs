@@ -239,11 +239,15 @@ impl Engine {
         Ok(())
     }
 
-    /// Once a container runs (or failed to): the next spare shim and spare network
-    /// namespaces are made now, off the start path they would slow down.
-    pub(crate) fn after_start(self: &Arc<Self>) {
+    /// Once a container runs: the next spare shim is made now, off the start path it would
+    /// slow down; so are the spare network namespaces, except for a `--rm` container: its
+    /// removal follows soon and also needs the kernel's RTNL lock, so they are made after
+    /// its network is released (`net_release`).
+    pub(crate) fn after_start(self: &Arc<Self>, rec: &ContainerRecord) {
         self.shims.refill();
-        self.fill_spares();
+        if !rec.host_config.auto_remove.unwrap_or(false) {
+            self.fill_spares();
+        }
     }
 
     /// Records that a container's shim runs (spawned or started). A `--rm` container's
