@@ -75,21 +75,33 @@ printf 'FROM busybox\nCOPY data /data\n' > "$W/big/Dockerfile"
 timed() { local t; sync; t=$(now); "$@" >/dev/null; echo "$(now) - $t" | bc; }
 
 declare -a dsc dsw bsc bsw xsc xsw dbc dbw bbc bbw xbc xbw ksc kbc
-for r in $(seq "$ROUNDS"); do
+# One group per client/daemon pair; the pairs take turns going first, so none always runs
+# right after another daemon's build (and its background clean-up).
+run_d() {
   dsc+=("$(timed D build --network none --no-cache -t small "$W/small")")
   dsw+=("$(timed D build --network none -t small "$W/small")")
-  bsc+=("$(timed BD build --network none --no-cache -t small "$W/small")")
-  bsw+=("$(timed BD build --network none -t small "$W/small")")
-  xsc+=("$(timed B build --network none --no-cache -t small "$W/small")")
-  xsw+=("$(timed B build --network none -t small "$W/small")")
-  ksc+=("$(timed SK build --network none --no-cache -t small "$W/small")")
   dbc+=("$(timed D build --network none --no-cache -t big "$W/big")")
   dbw+=("$(timed D build --network none -t big "$W/big")")
+}
+run_bd() {
+  bsc+=("$(timed BD build --network none --no-cache -t small "$W/small")")
+  bsw+=("$(timed BD build --network none -t small "$W/small")")
   bbc+=("$(timed BD build --network none --no-cache -t big "$W/big")")
   bbw+=("$(timed BD build --network none -t big "$W/big")")
+}
+run_b() {
+  xsc+=("$(timed B build --network none --no-cache -t small "$W/small")")
+  xsw+=("$(timed B build --network none -t small "$W/small")")
   xbc+=("$(timed B build --network none --no-cache -t big "$W/big")")
   xbw+=("$(timed B build --network none -t big "$W/big")")
+}
+run_sink() {
+  ksc+=("$(timed SK build --network none --no-cache -t small "$W/small")")
   kbc+=("$(timed SK build --network none --no-cache -t big "$W/big")")
+}
+groups=(run_d run_bd run_b run_sink)
+for r in $(seq "$ROUNDS"); do
+  for k in 0 1 2 3; do "${groups[$(( (r + k) % 4 ))]}"; done
 done
 # Same result from both: the app runs, the big image has every file.
 [ "$(B run --rm --network none small)" = bench ] || { echo "berth image does not run" >&2; exit 1; }

@@ -192,11 +192,16 @@ pub fn open_context_reusing<R: Read>(
     open_context_with(r, dockerfile, dest, true)
 }
 
-/// Removes everything under `dir` that is neither in `keep` nor a parent of it.
+/// Removes everything under `dir` that is neither in `keep` nor a parent of it. Stale
+/// entries are renamed into `trash` (created on first use, next to `root`) rather than
+/// deleted here: a slot that held a 2000-file context and now gets a small one would
+/// otherwise delete those files before the build could start. [`Trash::drop`] deletes the
+/// trash on a background thread.
 fn prune(
     root: &Path,
     dir: &Path,
     keep: &std::collections::BTreeSet<String>,
+    trash: &mut Trash,
 ) -> Result<(), ContextError> {
     for e in fs::read_dir(dir).map_err(|e| io_err(dir, e))? {
         let e = e.map_err(|er| io_err(dir, er))?;
@@ -213,15 +218,64 @@ fn prune(
         let meta = fs::symlink_metadata(&p).map_err(|er| io_err(&p, er))?;
         if keep.contains(&rel) || is_parent {
             if meta.is_dir() {
-                prune(root, &p, keep)?;
+                prune(root, &p, keep, trash)?;
             }
-        } else if meta.is_dir() {
-            fs::remove_dir_all(&p).map_err(|er| io_err(&p, er))?;
-        } else {
-            fs::remove_file(&p).map_err(|er| io_err(&p, er))?;
+        } else if !trash.take(root, &p) {
+            if meta.is_dir() {
+                fs::remove_dir_all(&p).map_err(|er| io_err(&p, er))?;
+            } else {
+                fs::remove_file(&p).map_err(|er| io_err(&p, er))?;
+            }
         }
     }
     Ok(())
+}
+
+/// Where [`prune`] moves stale context entries; deleted on a background thread when
+/// dropped. Leftovers of a crash are named `<slot>.stale-*` next to the slot directory
+/// (the builder deletes every `context-*` entry when it starts).
+#[derive(Default)]
+struct Trash {
+    dir: Option<PathBuf>,
+    n: u64,
+}
+
+impl Trash {
+    /// Moves `p` into the trash; false if that is not possible (then the caller deletes).
+    fn take(&mut self, root: &Path, p: &Path) -> bool {
+        if self.dir.is_none() {
+            let name = root
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            let nanos = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_nanos())
+                .unwrap_or(0);
+            let dir = root.with_file_name(format!("{name}.stale-{nanos:x}"));
+            if fs::create_dir(&dir).is_err() {
+                return false;
+            }
+            self.dir = Some(dir);
+        }
+        let Some(dir) = &self.dir else {
+            return false;
+        };
+        self.n += 1;
+        fs::rename(p, dir.join(self.n.to_string())).is_ok()
+    }
+}
+
+impl Drop for Trash {
+    fn drop(&mut self) {
+        if let Some(dir) = self.dir.take() {
+            std::thread::spawn(move || {
+                if let Err(e) = fs::remove_dir_all(&dir) {
+                    tracing::warn!("removing {}: {e}", dir.display());
+                }
+            });
+        }
+    }
 }
 
 fn open_context_with<R: Read>(
@@ -246,7 +300,7 @@ fn open_context_with<R: Read>(
         .map(|p| p.to_string_lossy().into_owned())
         .collect();
     if reuse {
-        prune(dest, dest, &tar_paths)?;
+        prune(dest, dest, &tar_paths, &mut Trash::default())?;
     }
     let requested = dockerfile.filter(|d| !d.is_empty()).unwrap_or("Dockerfile");
     let mut name = requested.trim_start_matches("./").to_string();
@@ -384,6 +438,29 @@ mod tests {
             v
         };
         assert_eq!(list(out.path()), list(fresh.path()));
+        // The stale entries went into a trash next to the slot, deleted in the background.
+        let name = out
+            .path()
+            .file_name()
+            .unwrap()
+            .to_string_lossy()
+            .into_owned();
+        let parent = out.path().parent().unwrap();
+        let stale = || {
+            fs::read_dir(parent).unwrap().flatten().any(|e| {
+                e.file_name()
+                    .to_string_lossy()
+                    .starts_with(&format!("{name}.stale-"))
+            })
+        };
+        let t0 = std::time::Instant::now();
+        while stale() {
+            assert!(
+                t0.elapsed() < std::time::Duration::from_secs(5),
+                "trash kept"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
     }
 
     #[test]
