@@ -79,17 +79,23 @@ for r in $(seq "$ROUNDS"); do
   for _ in $(seq 100); do curl -sf "http://127.0.0.1:$P1/v2/" >/dev/null && curl -sf "http://127.0.0.1:$P2/v2/" >/dev/null && break; sleep 0.05; done
   docker tag big:1 "127.0.0.1:$P1/big:1"
   B tag big:1 "127.0.0.1:$P2/big:1"
+  # The engines take turns going first, and each timed step starts on a settled machine
+  # (written back, and 2 s for the other daemon's background work: containerd's garbage
+  # collection after an rmi, berth's deferred layer flush).
+  settle() { sync; sleep 2; }
+  push_d() { settle; t=$(now); docker push -q "127.0.0.1:$P1/big:1" >/dev/null; dpu+=("$(echo "$(now) - $t" | bc)"); }
+  push_b() { settle; t=$(now); B push -q "127.0.0.1:$P2/big:1" >/dev/null; bpu+=("$(echo "$(now) - $t" | bc)"); }
+  pull_d() { settle; t=$(now); docker pull -q "127.0.0.1:$P1/big:1" >/dev/null; dpl+=("$(echo "$(now) - $t" | bc)"); }
+  pull_b() { settle; t=$(now); B pull -q "127.0.0.1:$P2/big:1" >/dev/null; bpl+=("$(echo "$(now) - $t" | bc)"); }
   sync
-  t=$(now); docker push -q "127.0.0.1:$P1/big:1" >/dev/null; dpu+=("$(echo "$(now) - $t" | bc)")
-  t=$(now); B push -q "127.0.0.1:$P2/big:1" >/dev/null; bpu+=("$(echo "$(now) - $t" | bc)")
+  if (( r % 2 )); then push_d; push_b; else push_b; push_d; fi
   # A second push of the same image to a new repository: nothing recompressed (mount).
   B tag big:1 "127.0.0.1:$P2/again:1"
   t=$(now); B push -q "127.0.0.1:$P2/again:1" >/dev/null; bre+=("$(echo "$(now) - $t" | bc)")
   docker rmi big:1 "127.0.0.1:$P1/big:1" >/dev/null
   B rmi big:1 "127.0.0.1:$P2/big:1" "127.0.0.1:$P2/again:1" >/dev/null
   sync
-  t=$(now); docker pull -q "127.0.0.1:$P1/big:1" >/dev/null; dpl+=("$(echo "$(now) - $t" | bc)")
-  t=$(now); B pull -q "127.0.0.1:$P2/big:1" >/dev/null; bpl+=("$(echo "$(now) - $t" | bc)")
+  if (( r % 2 )); then pull_d; pull_b; else pull_b; pull_d; fi
   [ "$(B inspect --format '{{.Id}}' "127.0.0.1:$P2/big:1")" = "$(docker inspect --format '{{.Id}}' "127.0.0.1:$P1/big:1")" ] \
     || { echo "pulled image IDs differ" >&2; exit 1; }
   # Back to the starting state for the next round.
