@@ -360,6 +360,17 @@ impl Store {
         Ok(())
     }
 
+    /// Removes a container record without waiting for the disk: after a crash the record
+    /// may come back (the next durable commit carries the removal).
+    pub fn delete_container_volatile(&self, id: &str) -> Result<(), StoreError> {
+        let mut tx = self.db.begin_write()?;
+        tx.set_durability(redb::Durability::None)
+            .map_err(|e| StoreError::Db(e.to_string()))?;
+        tx.open_table(CONTAINERS)?.remove(id)?;
+        tx.commit()?;
+        Ok(())
+    }
+
     /// Every container record.
     pub fn containers(&self) -> Result<Vec<Vec<u8>>, StoreError> {
         let tx = self.db.begin_read()?;

@@ -53,6 +53,8 @@ fn a_container_runs_in_the_spare_and_a_new_spare_follows() {
     std::thread::sleep(Duration::from_millis(300));
     assert_eq!(spares(&d).len(), 0, "a spare before any container started");
     ok(d.berth(&["run", "--rm", "--network", "none", "busybox", "true"]));
+    // The container's own shim (the former spare) exits just after the removal.
+    std::thread::sleep(Duration::from_millis(300));
     assert!(
         eventually(|| spares(&d).len() == 1),
         "no spare after a start"
@@ -119,6 +121,8 @@ fn a_container_runs_in_the_spare_and_a_new_spare_follows() {
 fn a_dead_spare_is_replaced() {
     let d = Daemon::with_busybox();
     ok(d.berth(&["run", "--rm", "--network", "none", "busybox", "true"]));
+    // The container's own shim (the former spare) exits just after the removal.
+    std::thread::sleep(Duration::from_millis(300));
     assert!(
         eventually(|| spares(&d).len() == 1),
         "no spare after a start"
@@ -146,6 +150,8 @@ fn a_dead_spare_is_replaced() {
 fn spares_end_with_their_daemon_and_when_unused() {
     let mut d = Daemon::with_busybox_env(&[("BERTH_SPARE_SHIM_IDLE_MS", "1500")]);
     ok(d.berth(&["run", "--rm", "--network", "none", "busybox", "true"]));
+    // The container's own shim (the former spare) exits just after the removal.
+    std::thread::sleep(Duration::from_millis(300));
     assert!(
         eventually(|| spares(&d).len() == 1),
         "no spare after a start"
@@ -160,6 +166,8 @@ fn spares_end_with_their_daemon_and_when_unused() {
     std::thread::sleep(Duration::from_millis(300));
     assert_eq!(spares(&d).len(), 0, "a spare after a restart");
     ok(d.berth(&["run", "--rm", "--network", "none", "busybox", "true"]));
+    // The container's own shim (the former spare) exits just after the removal.
+    std::thread::sleep(Duration::from_millis(300));
     assert!(
         eventually(|| spares(&d).len() == 1),
         "no spare after a start"
@@ -202,4 +210,25 @@ fn a_rm_container_started_just_before_a_sigkill_is_found_again() {
         eventually(|| !d.berth(&["inspect", &id]).status.success()),
         "the --rm container was not removed after its stop"
     );
+}
+
+#[test]
+fn a_removed_rm_container_stays_removed_after_a_sigkill() {
+    let mut d = Daemon::with_busybox();
+    // Every record of a --rm container (start, exit, removal) is committed without waiting
+    // for the disk; a SIGKILL right after may bring the record back, and the next start
+    // removes it again, as dockerd removes non-running --rm containers at start.
+    let o = d.berth(&["run", "--rm", "--network", "none", "busybox", "true"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = d.berth(&["run", "--rm", "--network", "none", "busybox", "true"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(ok(d.berth(&["ps", "-a", "-q"])).trim(), "");
+    d.kill9();
+    d.spawn();
+    assert_eq!(ok(d.berth(&["ps", "-a", "-q"])).trim(), "");
+    // A plain container's records still survive the same.
+    let id = ok(d.berth(&["create", "--network", "none", "busybox", "true"]));
+    d.kill9();
+    d.spawn();
+    assert!(ok(d.berth(&["ps", "-a", "-q", "--no-trunc"])).contains(id.trim()));
 }

@@ -88,6 +88,29 @@ impl Engine {
         Ok(())
     }
 
+    /// At daemon start, once networking is up: removes the `--rm` containers that are not
+    /// running (as dockerd does), such as one whose removal an unclean stop undid.
+    pub async fn remove_autoremove_leftovers(self: &Arc<Self>) {
+        let ids: Vec<String> = self
+            .containers
+            .by_id
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .values()
+            .map(|c| c.snapshot())
+            .filter(|r| {
+                r.host_config.auto_remove.unwrap_or(false)
+                    && !matches!(r.state.status.as_str(), "running" | "paused" | "restarting")
+            })
+            .map(|r| r.id)
+            .collect();
+        for id in ids {
+            if let Err(e) = self.container_remove(&id, true, true).await {
+                tracing::warn!(container = %id, "removing a --rm container left over: {e}");
+            }
+        }
+    }
+
     pub(crate) fn shim_of(&self, id: &str) -> ShimClient {
         ShimClient::connect(id, &self.state_dir(id))
     }
@@ -241,6 +264,9 @@ impl Engine {
                 if let Err(e) = engine.container_remove(&id, true, true).await {
                     tracing::warn!(container = %id, "auto-remove: {e}");
                 }
+                // See `after_start`: a `--rm` container's spare shim is replaced once it
+                // is gone.
+                engine.shims.refill();
             }
         });
     }
@@ -506,7 +532,14 @@ impl Engine {
             let code = ctr.snapshot().state.exit_code;
             gone.insert(rec.id.clone(), (code, std::time::Instant::now()));
         }
-        self.store.delete_container(&rec.id)?;
+        if rec.host_config.auto_remove.unwrap_or(false) {
+            // A `--rm` container's removal does not wait for the disk: after a crash its
+            // record may come back, and the next start removes it again
+            // (`remove_autoremove_leftovers`).
+            self.store.delete_container_volatile(&rec.id)?;
+        } else {
+            self.store.delete_container(&rec.id)?;
+        }
         self.release_volumes(&rec, _volumes);
         self.net_release(&rec).await;
         // The container's directory (its writable layer, log, bundle) is moved under the

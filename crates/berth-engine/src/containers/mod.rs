@@ -239,13 +239,13 @@ impl Engine {
         Ok(())
     }
 
-    /// Once a container runs: the next spare shim is made now, off the start path it would
-    /// slow down; so are the spare network namespaces, except for a `--rm` container: its
-    /// removal follows soon and also needs the kernel's RTNL lock, so they are made after
-    /// its network is released (`net_release`).
+    /// Once a container runs: the next spare shim and spare network namespaces are made
+    /// now, off the start path they would slow down. For a `--rm` container they are made
+    /// once it is removed instead (`container_remove`, `net_release`): a short-lived one
+    /// would have its exit and removal compete with them for the CPU and the RTNL lock.
     pub(crate) fn after_start(self: &Arc<Self>, rec: &ContainerRecord) {
-        self.shims.refill();
         if !rec.host_config.auto_remove.unwrap_or(false) {
+            self.shims.refill();
             self.fill_spares();
         }
     }

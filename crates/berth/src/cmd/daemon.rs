@@ -93,6 +93,7 @@ pub fn run(a: DaemonArgs) -> Result<i32> {
                 no_bridge: a.bridge.as_deref() == Some("none"),
             })
             .await;
+        engine.remove_autoremove_leftovers().await;
         let listener = tokio::net::UnixListener::bind(&path)
             .with_context(|| format!("listen on {}", path.display()))?;
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o660))?;
