@@ -92,17 +92,23 @@ for line in open(funcs):
     if m and name:
         total = sum(int(x) for x in m.group(1).split(",") if x.strip())
         if total > 0:
-            k = strip(name)
-            counts[k] = counts.get(k, 0) + total
-by_key = {}
+            counts[name] = counts.get(name, 0) + total
+by_key, exact = {}, set()
 for s in open(syms):
     s = s.strip()
+    exact.add(s)
     by_key.setdefault(strip(s), []).append(s)
 ordered = sorted(counts, key=lambda k: -counts[k])
 n = 0
 with open(out, "w") as f:
     for k in ordered:
-        for s in by_key.get(k, []):
+        # The same name in both builds, else (legacy hash differs) the release symbols with
+        # that name less its hash, when that is not ambiguous: a generic's instances share
+        # the name and differ only in the hash (drop_in_place has thousands).
+        found = [k] if k in exact else by_key.get(strip(k), [])
+        if len(found) > 2:
+            continue
+        for s in found:
             f.write(s + "\n")
             n += 1
 print(f"{len(counts)} functions ran; {n} release symbols matched")

@@ -92,20 +92,27 @@ pub fn detach(state_dir: &Path) -> Result<Role, RuntimeError> {
         }
         ForkResult::Child => {
             drop(r);
-            let _ = setsid();
-            // SAFETY: still single-threaded.
-            match unsafe { fork() } {
-                Ok(ForkResult::Parent { .. }) => unsafe { libc::_exit(0) },
-                Ok(ForkResult::Child) => {}
-                Err(_) => unsafe { libc::_exit(125) },
-            }
-            let _ = std::env::set_current_dir("/");
+            leave_session();
             redirect_stdio(state_dir)?;
             Ok(Role::Shim(Reporter {
                 out: Some(File::from(w)),
             }))
         }
     }
+}
+
+/// In the first fork's child: a new session, then a second fork whose parent exits at once,
+/// so the process carrying on is an orphan that can never regain a controlling terminal;
+/// its working directory is `/`. Must be called while single-threaded.
+pub(crate) fn leave_session() {
+    let _ = setsid();
+    // SAFETY: single-threaded (the caller's contract).
+    match unsafe { fork() } {
+        Ok(ForkResult::Parent { .. }) => unsafe { libc::_exit(0) },
+        Ok(ForkResult::Child) => {}
+        Err(_) => unsafe { libc::_exit(125) },
+    }
+    let _ = std::env::set_current_dir("/");
 }
 
 /// stdin and stdout → `/dev/null`, stderr → `<state-dir>/shim.log` (tracing output).

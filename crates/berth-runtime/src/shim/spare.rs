@@ -15,7 +15,7 @@ use std::io::Read;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::path::PathBuf;
 
-use nix::unistd::{dup2, fork, setsid, ForkResult};
+use nix::unistd::{dup2, fork, ForkResult};
 use serde::{Deserialize, Serialize};
 
 use super::daemonize::Reporter;
@@ -79,14 +79,7 @@ pub fn detach_spare() -> Result<SpareRole, RuntimeError> {
             Ok(SpareRole::Parent(if ok { 0 } else { 125 }))
         }
         ForkResult::Child => {
-            let _ = setsid();
-            // SAFETY: still single-threaded.
-            match unsafe { fork() } {
-                Ok(ForkResult::Parent { .. }) => unsafe { libc::_exit(0) },
-                Ok(ForkResult::Child) => {}
-                Err(_) => unsafe { libc::_exit(125) },
-            }
-            let _ = std::env::set_current_dir("/");
+            super::daemonize::leave_session();
             Ok(SpareRole::Spare(File::from(sock)))
         }
     }
