@@ -14,43 +14,15 @@ use support::*;
 
 /// A busybox rootfs with the network applets and a web root.
 fn net_busybox_tar(dir: &Path) -> PathBuf {
-    let path = dir.join("busybox-net.tar");
-    let mut b = tar::Builder::new(std::fs::File::create(&path).unwrap());
-    for d in ["bin/", "etc/", "tmp/", "www/"] {
-        let mut h = tar::Header::new_ustar();
-        h.set_entry_type(tar::EntryType::Directory);
-        h.set_mode(0o755);
-        h.set_size(0);
-        b.append_data(&mut h, d, &[][..]).unwrap();
-    }
-    let busybox = std::fs::read("/bin/busybox").expect("Debian's busybox-static at /bin/busybox");
-    let mut h = tar::Header::new_ustar();
-    h.set_mode(0o755);
-    h.set_size(busybox.len() as u64);
-    b.append_data(&mut h, "bin/busybox", &busybox[..]).unwrap();
-    for app in [
-        "sh", "echo", "cat", "true", "sleep", "env", "grep", "httpd", "wget", "ping", "nc",
-        "nslookup", "hostname", "ip",
-    ] {
-        let mut h = tar::Header::new_ustar();
-        h.set_entry_type(tar::EntryType::Symlink);
-        h.set_mode(0o777);
-        h.set_size(0);
-        b.append_link(&mut h, format!("bin/{app}"), "busybox")
-            .unwrap();
-    }
-    for (name, data) in [
-        ("etc/passwd", "root:x:0:0:root:/root:/bin/sh\n"),
-        ("etc/group", "root:x:0:\n"),
-        ("www/index.html", "hello from berth\n"),
-    ] {
-        let mut h = tar::Header::new_ustar();
-        h.set_mode(0o644);
-        h.set_size(data.len() as u64);
-        b.append_data(&mut h, name, data.as_bytes()).unwrap();
-    }
-    b.finish().unwrap();
-    path
+    busybox_web_tar(
+        dir,
+        "busybox-net.tar",
+        &["bin/", "etc/", "tmp/", "www/"],
+        &[
+            "sh", "echo", "cat", "true", "sleep", "env", "grep", "httpd", "wget", "ping", "nc",
+            "nslookup", "hostname", "ip",
+        ],
+    )
 }
 
 fn daemon() -> Daemon {

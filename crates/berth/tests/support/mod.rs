@@ -373,3 +373,42 @@ pub fn have(cmd: &str) -> bool {
         .map(|o| o.status.success())
         .unwrap_or(false)
 }
+
+/// A busybox rootfs tar (`name` in `dir`) with `dirs` (each ending in `/`), symlinks for
+/// `applets`, `/etc/passwd`, `/etc/group` and a `/www/index.html` for httpd.
+pub fn busybox_web_tar(dir: &Path, name: &str, dirs: &[&str], applets: &[&str]) -> PathBuf {
+    let path = dir.join(name);
+    let mut b = tar::Builder::new(std::fs::File::create(&path).unwrap());
+    for d in dirs {
+        let mut h = tar::Header::new_ustar();
+        h.set_entry_type(tar::EntryType::Directory);
+        h.set_mode(0o755);
+        h.set_size(0);
+        b.append_data(&mut h, d, &[][..]).unwrap();
+    }
+    let busybox = std::fs::read("/bin/busybox").expect("Debian's busybox-static at /bin/busybox");
+    let mut h = tar::Header::new_ustar();
+    h.set_mode(0o755);
+    h.set_size(busybox.len() as u64);
+    b.append_data(&mut h, "bin/busybox", &busybox[..]).unwrap();
+    for app in applets {
+        let mut h = tar::Header::new_ustar();
+        h.set_entry_type(tar::EntryType::Symlink);
+        h.set_mode(0o777);
+        h.set_size(0);
+        b.append_link(&mut h, format!("bin/{app}"), "busybox")
+            .unwrap();
+    }
+    for (name, data) in [
+        ("etc/passwd", "root:x:0:0:root:/root:/bin/sh\n"),
+        ("etc/group", "root:x:0:\n"),
+        ("www/index.html", "hello from berth\n"),
+    ] {
+        let mut h = tar::Header::new_ustar();
+        h.set_mode(0o644);
+        h.set_size(data.len() as u64);
+        b.append_data(&mut h, name, data.as_bytes()).unwrap();
+    }
+    b.finish().unwrap();
+    path
+}
