@@ -212,9 +212,9 @@ pub struct ExtractOptions {
     pub preserve_owner: bool,
     /// Override every entry's owner.
     pub owner: Option<(u32, u32)>,
-    /// Leave an existing regular file alone when size, mtime (seconds), mode and
-    /// owner match the entry (its data is read past, not written): re-extracting a
-    /// mostly unchanged context into the previous build's directory.
+    /// Keep an existing regular file (one link) whose size, mtime (seconds), mode and
+    /// owner match the entry, writing only the chunks whose content differs:
+    /// re-extracting a mostly unchanged context into the previous build's directory.
     pub reuse_unchanged: bool,
 }
 
@@ -246,6 +246,48 @@ fn mknod(path: &Path, kind: libc::mode_t, mode: u32, major: u32, minor: u32) -> 
     } else {
         Err(io::Error::last_os_error())
     }
+}
+
+/// Brings the regular file `target` (same size as the entry, one link) to the entry's
+/// content: compares chunk by chunk and rewrites from the first differing chunk on.
+/// Returns whether anything was written. Metadata alone is not trusted — a context tar
+/// carries whole-second mtimes, so a same-size rewrite within a second would look
+/// unchanged — and a write gives the file a new ctime, which is what
+/// [`crate::checksum::HashCache`] keys on.
+fn rewrite_changed_content<R: Read>(entry: &mut R, target: &Path) -> io::Result<bool> {
+    use std::io::{Seek, SeekFrom, Write};
+    let mut f = fs::OpenOptions::new().read(true).write(true).open(target)?;
+    let mut new = vec![0u8; 256 * 1024];
+    let mut old = vec![0u8; 256 * 1024];
+    loop {
+        let n = read_full(entry, &mut new)?;
+        if n == 0 {
+            return Ok(false);
+        }
+        let m = read_full(&mut f, &mut old[..n])?;
+        if m != n || old[..n] != new[..n] {
+            f.seek(SeekFrom::Current(-(m as i64)))?;
+            f.write_all(&new[..n])?;
+            io::copy(entry, &mut f)?;
+            let end = f.stream_position()?;
+            f.set_len(end)?;
+            return Ok(true);
+        }
+    }
+}
+
+/// Reads until `buf` is full or the reader is at its end.
+fn read_full<R: Read>(r: &mut R, buf: &mut [u8]) -> io::Result<usize> {
+    let mut n = 0;
+    while n < buf.len() {
+        match r.read(&mut buf[n..]) {
+            Ok(0) => break,
+            Ok(k) => n += k,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(n)
 }
 
 /// Extracts a tar stream (decompress it first with [`decompress`]) under `dest`.
@@ -298,8 +340,11 @@ pub fn extract_tar<R: Read>(
                 && meta.mtime() == mtime as i64
                 && meta.mode() & 0o7777 == mode & 0o7777
                 && (meta.uid(), meta.gid()) == (uid, gid)
+                && meta.nlink() == 1
             {
-                io::copy(&mut entry, &mut io::sink()).map_err(|e| io_err(&target, e))?;
+                if rewrite_changed_content(&mut entry, &target).map_err(|e| io_err(&target, e))? {
+                    set_times(&target, mtime, true);
+                }
                 written.push(rel);
                 continue;
             }

@@ -88,11 +88,14 @@ pub fn host_group_name(gid: u32) -> String {
 
 /// Remembers content hashes by file metadata, so unchanged files are not read again.
 ///
-/// The daemon re-extracts the context of every build; files keep the size, mode,
-/// owner and mtime the client sent, so a file whose tarsum name, size, mode, owner,
-/// mtime (seconds and nanoseconds) and hash style are unchanged gets its previous hash
-/// without reading its content. That is the same bet rsync and BuildKit's file sync
-/// make (a same-size rewrite within the same mtime tick goes unnoticed). Persist it
+/// The daemon re-extracts the context of every build into the previous build's
+/// directory, writing only files whose content changed (see
+/// [`crate::archive::ExtractOptions::reuse_unchanged`]). A file whose tarsum name,
+/// hash style, size, mode, owner, mtime, inode and **ctime** are unchanged gets its
+/// previous hash without reading its content: the kernel sets ctime on every write,
+/// rename or chmod and nothing can set it back, so — unlike a size+mtime check, which
+/// misses a same-size rewrite within one mtime tick — an unchanged stamp means the
+/// bytes were not touched since they were hashed. Persist it
 /// with [`HashCache::save`] (temp file, fsync, rename) and reload with
 /// [`HashCache::load`].
 #[derive(Debug, Default)]
@@ -108,6 +111,12 @@ struct CachedHash {
     mode: u32,
     uid: u32,
     gid: u32,
+    #[serde(default)]
+    ino: u64,
+    #[serde(default)]
+    ctime: i64,
+    #[serde(default)]
+    ctime_ns: i64,
     hash: String,
 }
 
@@ -163,6 +172,9 @@ impl HashCache {
             mode: meta.mode(),
             uid: meta.uid(),
             gid: meta.gid(),
+            ino: meta.ino(),
+            ctime: meta.ctime(),
+            ctime_ns: meta.ctime_nsec(),
             hash,
         }
     }
@@ -563,6 +575,20 @@ mod tests {
         let h2 = dir_hash_cached(d.path(), "src", HashStyle::Context, Some(&cache), None).unwrap();
         assert_ne!(h1, h2);
         assert_eq!(h2, dir_hash(d.path(), "src").unwrap());
+        // A same-size rewrite with the mtime put back is noticed too (ctime moved).
+        let f = d.path().join("src/f");
+        let mtime = fs::metadata(&f).unwrap().modified().unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        fs::write(&f, b"thref").unwrap();
+        fs::File::options()
+            .write(true)
+            .open(&f)
+            .unwrap()
+            .set_modified(mtime)
+            .unwrap();
+        let h3 = dir_hash_cached(d.path(), "src", HashStyle::Context, Some(&cache), None).unwrap();
+        assert_ne!(h2, h3);
+        assert_eq!(h3, dir_hash(d.path(), "src").unwrap());
     }
 
     #[test]

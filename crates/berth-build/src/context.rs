@@ -463,6 +463,53 @@ mod tests {
         }
     }
 
+    /// Sets a file's mtime (seconds) so two versions look alike to a metadata check.
+    fn set_mtime(p: &Path, secs: i64) {
+        let t = std::time::UNIX_EPOCH + std::time::Duration::from_secs(secs as u64);
+        fs::File::options()
+            .write(true)
+            .open(p)
+            .unwrap()
+            .set_modified(t)
+            .unwrap();
+    }
+
+    #[test]
+    fn reusing_notices_a_same_size_rewrite_within_the_same_second() {
+        use std::os::unix::fs::MetadataExt;
+        let d = ctx();
+        let out = tempfile::tempdir().unwrap();
+        let f = d.path().join("src/main.py");
+        fs::write(&f, vec![b'a'; 600_000]).unwrap();
+        set_mtime(&f, 1_700_000_000);
+        let t = tar_context_dir(d.path(), "Dockerfile", Vec::new()).unwrap();
+        open_context_reusing(&t[..], None, out.path()).unwrap();
+        let kept = out.path().join("src/main.py");
+        let before = fs::metadata(&kept).unwrap();
+        // The same tar again: nothing is written (ctime unchanged).
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        open_context_reusing(&t[..], None, out.path()).unwrap();
+        let again = fs::metadata(&kept).unwrap();
+        assert_eq!(
+            (before.ctime(), before.ctime_nsec()),
+            (again.ctime(), again.ctime_nsec())
+        );
+        // Same size, same mtime, different bytes past the first chunk.
+        let mut v = vec![b'a'; 600_000];
+        v[400_000] = b'b';
+        fs::write(&f, &v).unwrap();
+        set_mtime(&f, 1_700_000_000);
+        let t2 = tar_context_dir(d.path(), "Dockerfile", Vec::new()).unwrap();
+        open_context_reusing(&t2[..], None, out.path()).unwrap();
+        assert_eq!(fs::read(&kept).unwrap(), v);
+        let after = fs::metadata(&kept).unwrap();
+        assert_eq!(after.mtime(), 1_700_000_000);
+        assert_ne!(
+            (before.ctime(), before.ctime_nsec()),
+            (after.ctime(), after.ctime_nsec())
+        );
+    }
+
     #[test]
     fn dockerfile_in_subdir_is_sent_even_if_ignored() {
         let d = ctx();

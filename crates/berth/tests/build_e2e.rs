@@ -282,6 +282,23 @@ fn cache_hits_invalidation_restart_and_no_cache() {
         "{changed}"
     );
     assert_eq!(ok(d.berth(&["run", "--rm", "c"])), "two\nbee\n");
+    // A same-size rewrite with the same mtime is a change all the same: content
+    // counts, never metadata alone.
+    let mtime = std::fs::metadata(&f).unwrap().modified().unwrap();
+    std::fs::write(&f, "six\n").unwrap();
+    std::fs::File::options()
+        .write(true)
+        .open(&f)
+        .unwrap()
+        .set_modified(mtime)
+        .unwrap();
+    let same_size = ok(build(&d, &["-t", "c"], &ctx));
+    assert_eq!(
+        same_size.matches(" ---> Using cache").count(),
+        1,
+        "{same_size}"
+    );
+    assert_eq!(ok(d.berth(&["run", "--rm", "c"])), "six\nbee\n");
     // The cache survives a daemon restart.
     d.kill9();
     d.spawn();
@@ -289,7 +306,7 @@ fn cache_hits_invalidation_restart_and_no_cache() {
     assert_eq!(after.matches(" ---> Using cache").count(), 5, "{after}");
     let nocache = ok(build(&d, &["--no-cache", "-t", "c"], &ctx));
     assert!(!nocache.contains("Using cache"), "{nocache}");
-    assert_eq!(ok(d.berth(&["run", "--rm", "c"])), "two\nbee\n");
+    assert_eq!(ok(d.berth(&["run", "--rm", "c"])), "six\nbee\n");
 }
 
 #[test]
