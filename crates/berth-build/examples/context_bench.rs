@@ -6,6 +6,7 @@
 //! Usage: `context_bench CONTEXT_DIR WORK_DIR` — prints `cold_ms` and `cached_ms`.
 
 use berth_build::checksum::HashCache;
+use berth_build::reuse::Fingerprints;
 use berth_build::context::{open_context_reusing, tar_context_dir};
 use berth_build::copy::{plan_copy, CopyRequest, EmptyDest};
 use berth_build::frontend::{BuildOptions, BuildPlan};
@@ -18,6 +19,7 @@ fn run(
     work: &Path,
     write_layer: bool,
     cache: &HashCache,
+    fingerprints: &Fingerprints,
 ) -> Result<(), Box<dyn std::error::Error>> {
     std::fs::create_dir_all(work)?;
     // Client and daemon run concurrently, the context streaming between them, as
@@ -32,7 +34,7 @@ fn run(
     });
     // The daemon keeps the previous build's context directory and re-extracts into it.
     let ctx_dir = work.parent().unwrap_or(work).join("context-slot");
-    let opened = open_context_reusing(reader, None, &ctx_dir)?;
+    let opened = open_context_reusing(reader, None, &ctx_dir, fingerprints)?;
     client.join().map_err(|_| "client thread panicked")??;
     eprintln!("  send+open {:?}", t.elapsed());
     let t = Instant::now();
@@ -91,14 +93,16 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let _ = std::fs::remove_dir_all(work);
     std::fs::create_dir_all(work)?;
     let cache_file = work.join("hashcache.json");
+    // The daemon keeps the slot fingerprints in memory for its lifetime.
+    let fingerprints = Fingerprints::default();
     let t = Instant::now();
     let cache = HashCache::load(&cache_file);
-    run(ctx, &work.join("cold"), true, &cache)?;
+    run(ctx, &work.join("cold"), true, &cache, &fingerprints)?;
     cache.save(&cache_file)?;
     println!("cold_ms {}", t.elapsed().as_millis());
     let t = Instant::now();
     let cache = HashCache::load(&cache_file);
-    run(ctx, &work.join("cached"), false, &cache)?;
+    run(ctx, &work.join("cached"), false, &cache, &fingerprints)?;
     println!("cached_ms {}", t.elapsed().as_millis());
     let _ = std::fs::remove_dir_all(work);
     Ok(())

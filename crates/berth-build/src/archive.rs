@@ -15,6 +15,8 @@ use std::io::{self, BufRead, BufReader, Read};
 use std::os::unix::fs::{symlink, MetadataExt, PermissionsExt};
 use std::path::{Component, Path, PathBuf};
 
+use crate::reuse::{self, Fingerprints};
+
 /// Compression formats we read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Compression {
@@ -207,15 +209,19 @@ pub fn resolve_in_root(root: &Path, rel: &Path, follow_last: bool) -> PathBuf {
 
 /// How to treat ownership while extracting.
 #[derive(Debug, Clone, Copy, Default)]
-pub struct ExtractOptions {
+pub struct ExtractOptions<'a> {
     /// Apply the uid/gid recorded in the archive (as Docker does when root).
     pub preserve_owner: bool,
     /// Override every entry's owner.
     pub owner: Option<(u32, u32)>,
     /// Keep an existing regular file (one link) whose size, mtime (seconds), mode and
-    /// owner match the entry, writing only the chunks whose content differs:
-    /// re-extracting a mostly unchanged context into the previous build's directory.
+    /// owner match the entry, writing only from the first chunk whose content differs
+    /// ([`crate::reuse::sync_content`]): re-extracting a mostly unchanged context into
+    /// the previous build's directory.
     pub reuse_unchanged: bool,
+    /// Chunk fingerprints of the destination's files (see [`crate::reuse`]): used to
+    /// compare a kept file without reading it, and filled for every file written.
+    pub fingerprints: Option<&'a Fingerprints>,
 }
 
 fn set_times(path: &Path, mtime: u64, follow: bool) {
@@ -248,59 +254,18 @@ fn mknod(path: &Path, kind: libc::mode_t, mode: u32, major: u32, minor: u32) -> 
     }
 }
 
-/// Brings the regular file `target` (same size as the entry, one link) to the entry's
-/// content: compares chunk by chunk and rewrites from the first differing chunk on.
-/// Returns whether anything was written. Metadata alone is not trusted — a context tar
-/// carries whole-second mtimes, so a same-size rewrite within a second would look
-/// unchanged — and a write gives the file a new ctime, which is what
-/// [`crate::checksum::HashCache`] keys on.
-fn rewrite_changed_content<R: Read>(entry: &mut R, target: &Path) -> io::Result<bool> {
-    use std::io::{Seek, SeekFrom, Write};
-    let mut f = fs::OpenOptions::new().read(true).write(true).open(target)?;
-    let mut new = vec![0u8; 256 * 1024];
-    let mut old = vec![0u8; 256 * 1024];
-    loop {
-        let n = read_full(entry, &mut new)?;
-        if n == 0 {
-            return Ok(false);
-        }
-        let m = read_full(&mut f, &mut old[..n])?;
-        if m != n || old[..n] != new[..n] {
-            f.seek(SeekFrom::Current(-(m as i64)))?;
-            f.write_all(&new[..n])?;
-            io::copy(entry, &mut f)?;
-            let end = f.stream_position()?;
-            f.set_len(end)?;
-            return Ok(true);
-        }
-    }
-}
-
-/// Reads until `buf` is full or the reader is at its end.
-fn read_full<R: Read>(r: &mut R, buf: &mut [u8]) -> io::Result<usize> {
-    let mut n = 0;
-    while n < buf.len() {
-        match r.read(&mut buf[n..]) {
-            Ok(0) => break,
-            Ok(k) => n += k,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(n)
-}
-
 /// Extracts a tar stream (decompress it first with [`decompress`]) under `dest`.
 /// Returns the relative paths written, in archive order.
 pub fn extract_tar<R: Read>(
     r: R,
     dest: &Path,
-    opts: ExtractOptions,
+    opts: ExtractOptions<'_>,
 ) -> Result<Vec<PathBuf>, ArchiveError> {
     fs::create_dir_all(dest).map_err(|e| io_err(dest, e))?;
     let mut ar = tar::Archive::new(r);
     let mut written = Vec::new();
     let mut dir_times: Vec<(PathBuf, u64)> = Vec::new();
+    let mut scratch = Vec::new();
     let entries = ar.entries().map_err(|e| io_err(dest, e))?;
     for entry in entries {
         let mut entry = entry.map_err(|e| io_err(dest, e))?;
@@ -321,6 +286,7 @@ pub fn extract_tar<R: Read>(
             continue;
         };
         let target = parent.join(file_name);
+        let mut tags: Option<Vec<u128>> = None;
         let header = entry.header().clone();
         let kind = header.entry_type();
         let mode = header.mode().unwrap_or(0o644);
@@ -342,8 +308,14 @@ pub fn extract_tar<R: Read>(
                 && (meta.uid(), meta.gid()) == (uid, gid)
                 && meta.nlink() == 1
             {
-                if rewrite_changed_content(&mut entry, &target).map_err(|e| io_err(&target, e))? {
+                let (changed, tags) =
+                    reuse::sync_content(&mut entry, &target, opts.fingerprints, &mut scratch)
+                        .map_err(|e| io_err(&target, e))?;
+                if changed {
                     set_times(&target, mtime, true);
+                }
+                if let Some(fp) = opts.fingerprints {
+                    fp.record(&target, tags);
                 }
                 written.push(rel);
                 continue;
@@ -365,7 +337,14 @@ pub fn extract_tar<R: Read>(
             dir_times.push((target.clone(), mtime));
         } else if kind.is_file() || kind == tar::EntryType::Continuous {
             let mut f = fs::File::create(&target).map_err(|e| io_err(&target, e))?;
-            io::copy(&mut entry, &mut f).map_err(|e| io_err(&target, e))?;
+            if opts.fingerprints.is_some() {
+                tags = Some(
+                    reuse::copy_tagged(&mut entry, &mut f, &mut scratch)
+                        .map_err(|e| io_err(&target, e))?,
+                );
+            } else {
+                io::copy(&mut entry, &mut f).map_err(|e| io_err(&target, e))?;
+            }
             fs::set_permissions(&target, fs::Permissions::from_mode(mode & 0o7777))
                 .map_err(|e| io_err(&target, e))?;
         } else if kind.is_symlink() {
@@ -461,6 +440,10 @@ pub fn extract_tar<R: Read>(
         }
         if !kind.is_dir() {
             set_times(&target, mtime, !kind.is_symlink());
+        }
+        // Stamped after the last metadata change (each moves ctime).
+        if let (Some(fp), Some(t)) = (opts.fingerprints, tags) {
+            fp.record(&target, t);
         }
         written.push(rel);
     }

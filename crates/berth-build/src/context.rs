@@ -12,6 +12,7 @@
 
 use crate::archive::{self, ArchiveError, ExtractOptions};
 use crate::ignore::{read_ignore_file, IgnoreError, MatchInfo, PatternMatcher};
+use crate::reuse::Fingerprints;
 use std::collections::HashMap;
 use std::fs;
 use std::io::{self, Read, Write};
@@ -177,19 +178,21 @@ pub fn open_context<R: Read>(
     dockerfile: Option<&str>,
     dest: &Path,
 ) -> Result<OpenedContext, ContextError> {
-    open_context_with(r, dockerfile, dest, false)
+    open_context_with(r, dockerfile, dest, None)
 }
 
 /// Like [`open_context`], but `dest` may hold the previous build's context: files
-/// whose size, mtime, mode and owner did not change are not rewritten, and paths the
-/// new tar does not contain are removed. The daemon can keep one such directory per
-/// build slot; the bet is the one the [`crate::checksum::HashCache`] makes.
+/// whose size, mtime, mode, owner **and content** did not change are not rewritten
+/// (content is compared by the chunk fingerprints in `fingerprints` where they are
+/// valid, else byte for byte: [`crate::reuse`]), and paths the new tar does not contain
+/// are removed. The daemon keeps one such directory per build slot.
 pub fn open_context_reusing<R: Read>(
     r: R,
     dockerfile: Option<&str>,
     dest: &Path,
+    fingerprints: &Fingerprints,
 ) -> Result<OpenedContext, ContextError> {
-    open_context_with(r, dockerfile, dest, true)
+    open_context_with(r, dockerfile, dest, Some(fingerprints))
 }
 
 /// Removes everything under `dir` that is neither in `keep` nor a parent of it. Stale
@@ -282,8 +285,9 @@ fn open_context_with<R: Read>(
     r: R,
     dockerfile: Option<&str>,
     dest: &Path,
-    reuse: bool,
+    fingerprints: Option<&Fingerprints>,
 ) -> Result<OpenedContext, ContextError> {
+    let reuse = fingerprints.is_some();
     let stream = archive::decompress(r)?;
     // Owners are kept as sent: the daemon's context hashes include them.
     let written = archive::extract_tar(
@@ -293,14 +297,16 @@ fn open_context_with<R: Read>(
             preserve_owner: true,
             owner: None,
             reuse_unchanged: reuse,
+            fingerprints,
         },
     )?;
     let mut tar_paths: std::collections::BTreeSet<String> = written
         .iter()
         .map(|p| p.to_string_lossy().into_owned())
         .collect();
-    if reuse {
+    if let Some(fp) = fingerprints {
         prune(dest, dest, &tar_paths, &mut Trash::default())?;
+        fp.retain_under(dest, &written.iter().cloned().collect());
     }
     let requested = dockerfile.filter(|d| !d.is_empty()).unwrap_or("Dockerfile");
     let mut name = requested.trim_start_matches("./").to_string();
@@ -404,14 +410,15 @@ mod tests {
     fn reusing_a_previous_context_dir() {
         let d = ctx();
         let out = tempfile::tempdir().unwrap();
+        let fp = Fingerprints::default();
         let t = tar_context_dir(d.path(), "Dockerfile", Vec::new()).unwrap();
-        let c1 = open_context_reusing(&t[..], None, out.path()).unwrap();
+        let c1 = open_context_reusing(&t[..], None, out.path(), &fp).unwrap();
         // Change one file's content (new size), delete one, add one.
         fs::write(d.path().join("src/main.py"), b"print('changed')").unwrap();
         fs::remove_file(d.path().join("docs/keep/k.md")).unwrap();
         fs::write(d.path().join("src/new.py"), b"n").unwrap();
         let t2 = tar_context_dir(d.path(), "Dockerfile", Vec::new()).unwrap();
-        let c2 = open_context_reusing(&t2[..], None, out.path()).unwrap();
+        let c2 = open_context_reusing(&t2[..], None, out.path(), &fp).unwrap();
         assert_ne!(c1.tar_paths, c2.tar_paths);
         assert_eq!(
             fs::read(out.path().join("src/main.py")).unwrap(),
@@ -479,16 +486,19 @@ mod tests {
         use std::os::unix::fs::MetadataExt;
         let d = ctx();
         let out = tempfile::tempdir().unwrap();
+        let fp = Fingerprints::default();
         let f = d.path().join("src/main.py");
         fs::write(&f, vec![b'a'; 600_000]).unwrap();
         set_mtime(&f, 1_700_000_000);
         let t = tar_context_dir(d.path(), "Dockerfile", Vec::new()).unwrap();
-        open_context_reusing(&t[..], None, out.path()).unwrap();
+        open_context_reusing(&t[..], None, out.path(), &fp).unwrap();
         let kept = out.path().join("src/main.py");
+        // Every extracted regular file got fingerprints (what the later checks use).
+        assert_eq!(fp.len(), 4, "{fp:?}");
         let before = fs::metadata(&kept).unwrap();
         // The same tar again: nothing is written (ctime unchanged).
         std::thread::sleep(std::time::Duration::from_millis(20));
-        open_context_reusing(&t[..], None, out.path()).unwrap();
+        open_context_reusing(&t[..], None, out.path(), &fp).unwrap();
         let again = fs::metadata(&kept).unwrap();
         assert_eq!(
             (before.ctime(), before.ctime_nsec()),
@@ -500,7 +510,7 @@ mod tests {
         fs::write(&f, &v).unwrap();
         set_mtime(&f, 1_700_000_000);
         let t2 = tar_context_dir(d.path(), "Dockerfile", Vec::new()).unwrap();
-        open_context_reusing(&t2[..], None, out.path()).unwrap();
+        open_context_reusing(&t2[..], None, out.path(), &fp).unwrap();
         assert_eq!(fs::read(&kept).unwrap(), v);
         let after = fs::metadata(&kept).unwrap();
         assert_eq!(after.mtime(), 1_700_000_000);

@@ -844,6 +844,7 @@ pub fn apply_plan(plan: &CopyPlan, rootfs: &Path) -> Result<(), CopyError> {
                         preserve_owner: true,
                         owner: None,
                         reuse_unchanged: false,
+                        fingerprints: None,
                     },
                 )
                 .map_err(|er| io_err(a, io::Error::other(er.to_string())))?;

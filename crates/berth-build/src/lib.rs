@@ -70,6 +70,7 @@ pub mod instructions;
 pub mod layer;
 pub mod parser;
 pub mod paths;
+pub mod reuse;
 pub mod shell_lex;
 pub mod stages;
 pub mod userdb;

@@ -181,6 +181,7 @@ fn docker_image(dd: &Dockerd, tag: &str) -> DockerImage {
                 preserve_owner: true,
                 owner: None,
                 reuse_unchanged: false,
+                fingerprints: None,
             },
         )
         .unwrap();

@@ -28,6 +28,7 @@ use crate::checksum::HashCache;
 use crate::context::{self, ContextError, OpenedContext};
 use crate::error::ParseError;
 use crate::frontend::{BuildOptions, BuildPlan};
+use crate::reuse::Fingerprints;
 use berth_oci::{Digest, ImageConfig, Reference};
 use berth_store::{Store, StoreError};
 use std::collections::HashMap;
@@ -102,6 +103,8 @@ pub struct Builder {
     root: PathBuf,
     tmp: PathBuf,
     hash_cache: HashCache,
+    /// Chunk fingerprints of the slots' context files.
+    fingerprints: Fingerprints,
     slots: Mutex<Vec<bool>>,
 }
 
@@ -167,6 +170,7 @@ impl Builder {
             tmp: data_root.join("tmp"),
             root,
             hash_cache,
+            fingerprints: Fingerprints::default(),
             slots: Mutex::new(Vec::new()),
         }
     }
@@ -210,6 +214,7 @@ impl Builder {
             &mut context_tar,
             req.dockerfile.as_deref(),
             &ctx_dir.path,
+            &self.fingerprints,
         )?;
         io::copy(&mut context_tar, &mut io::sink())
             .map_err(|e| BuildError::io("build context", e))?;
