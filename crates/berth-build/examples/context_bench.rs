@@ -6,11 +6,11 @@
 //! Usage: `context_bench CONTEXT_DIR WORK_DIR` — prints `cold_ms` and `cached_ms`.
 
 use berth_build::checksum::HashCache;
-use berth_build::reuse::Fingerprints;
 use berth_build::context::{open_context_reusing, tar_context_dir};
 use berth_build::copy::{plan_copy, CopyRequest, EmptyDest};
 use berth_build::frontend::{BuildOptions, BuildPlan};
 use berth_build::layer::copy_layer_tar;
+use berth_build::reuse::Fingerprints;
 use std::path::Path;
 use std::time::Instant;
 

@@ -15,6 +15,33 @@ pub const EXIT_FILE: &str = "exit.json";
 pub const SHIM_FILE: &str = "shim.json";
 /// Name of the control socket inside a shim's state directory.
 pub const SOCKET_FILE: &str = "control.sock";
+/// A file in a shim's state directory that the shim holds an exclusive `flock(2)` on
+/// for as long as it lives. The shim answers waiters *before* it releases the
+/// container's cgroups, libcontainer state and rootfs mount, so whoever reuses those
+/// (a restart of the same container, a view of its rootfs) first waits for the lock:
+/// [`shim_gone`].
+pub const LOCK_FILE: &str = "shim.lock";
+
+/// Takes the lock [`LOCK_FILE`] stands for; the shim keeps the returned file open.
+pub fn hold_shim_lock(state_dir: &Path) -> std::io::Result<File> {
+    fs::create_dir_all(state_dir)?;
+    let f = fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(state_dir.join(LOCK_FILE))?;
+    f.lock()?;
+    Ok(f)
+}
+
+/// Whether no shim holds the state directory's lock any more (also when there is no
+/// lock file: no shim ever ran there, or it was removed with the directory).
+pub fn shim_gone(state_dir: &Path) -> bool {
+    match File::open(state_dir.join(LOCK_FILE)) {
+        Ok(f) => f.try_lock().is_ok(),
+        Err(_) => true,
+    }
+}
 
 /// How a container (or exec) process ended.
 #[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]

@@ -460,3 +460,64 @@ fn health_checks_go_unhealthy_then_healthy() {
     assert!(e.contains("--no-healthcheck conflicts"), "{e}");
     ok(d.berth(&["rm", "-f", "hc", "slow"]));
 }
+
+/// A shim answers waiters before it releases the container's cgroups, libcontainer state
+/// and rootfs mount: what comes right after an exit — starting the same container again,
+/// copying out of its rootfs, removing it — waits for that and never trips over it.
+#[test]
+fn what_follows_an_exit_at_once_finds_the_container_released() {
+    let d = Daemon::with_busybox();
+    ok(d.berth(&[
+        "create",
+        "--name",
+        "again",
+        "busybox",
+        "sh",
+        "-c",
+        "echo run >> /runs; cat /runs | wc -l",
+    ]));
+    for i in 1..=15 {
+        let o = d.berth(&["start", "-a", "again"]);
+        assert_eq!(ok(o).trim(), i.to_string(), "start {i}");
+        let o = d.berth(&["cp", "again:/runs", "-"]);
+        assert!(o.status.success(), "cp after exit {i}: {}", stderr(&o));
+    }
+    let id = ok(d.berth(&["inspect", "--format", "{{.Id}}", "again"]))
+        .trim()
+        .to_string();
+    ok(d.berth(&["rm", "again"]));
+    // `restart` starts the container again the moment the old process is reaped.
+    ok(d.berth(&["run", "-d", "--name", "rs", "busybox", "sleep", "100"]));
+    let mut pids = std::collections::HashSet::new();
+    for i in 0..15 {
+        ok(d.berth(&["restart", "-t", "0", "rs"]));
+        let st = ok(d.berth(&[
+            "inspect",
+            "--format",
+            "{{.State.Status}} {{.State.Pid}}",
+            "rs",
+        ]));
+        assert!(st.starts_with("running "), "restart {i}: {st}");
+        pids.insert(st);
+    }
+    assert_eq!(pids.len(), 15);
+    ok(d.berth(&["rm", "-f", "rs"]));
+    for i in 0..10 {
+        let o = d.berth(&[
+            "run",
+            "--rm",
+            "--name",
+            &format!("gone{i}"),
+            "busybox",
+            "true",
+        ]);
+        assert!(o.status.success(), "{}", stderr(&o));
+    }
+    // Nothing of those containers stays mounted once their shims are gone.
+    let t0 = Instant::now();
+    let root = d.data_root().join("containers").display().to_string();
+    while mounts_mentioning(&id) > 0 || mounts_mentioning(&root) > 0 {
+        assert!(t0.elapsed() < Duration::from_secs(5), "mounts left behind");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}

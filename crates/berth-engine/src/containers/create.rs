@@ -305,6 +305,20 @@ impl Engine {
         })
     }
 
+    /// Waits (up to 10 s) until no shim holds the container's state directory: one that
+    /// has answered its waiters may still be releasing the container's resources.
+    pub(crate) async fn wait_shim_gone(&self, id: &str) {
+        let dir = self.state_dir(id);
+        let t0 = std::time::Instant::now();
+        while !berth_runtime::status::shim_gone(&dir) {
+            if t0.elapsed() > std::time::Duration::from_secs(10) {
+                tracing::warn!(container = %id, "the previous shim is still running");
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+        }
+    }
+
     /// Spawns the shim for a container that has none (created, or exited and restarted).
     pub(crate) async fn spawn_shim(
         self: &Arc<Self>,
@@ -317,6 +331,9 @@ impl Engine {
         let spec = self.runtime_spec(&rec)?;
         let dir = self.ctr_dir(&rec.id);
         let bundle = dir.join("bundle");
+        // A previous run's shim may still be releasing the cgroups, libcontainer state
+        // and rootfs mount this run is about to take.
+        self.wait_shim_gone(&rec.id).await;
         let _ = std::fs::remove_dir_all(self.state_dir(&rec.id));
         let console = rec
             .host_config

@@ -152,7 +152,19 @@ fn append_one<W: Write>(
 impl Engine {
     /// The container's merged rootfs, mounting it when the container is not running.
     pub fn rootfs_view(&self, name: &str) -> Result<(ContainerRecord, RootfsView)> {
-        let r = self.container(name)?.snapshot();
+        let mut r = self.container(name)?.snapshot();
+        if !matches!(r.state.status.as_str(), "running" | "paused") {
+            // An exited container's shim may still be unmounting the rootfs (callers run
+            // on blocking threads).
+            let dir = self.state_dir(&r.id);
+            let t0 = std::time::Instant::now();
+            while !berth_runtime::status::shim_gone(&dir)
+                && t0.elapsed() < std::time::Duration::from_secs(10)
+            {
+                std::thread::sleep(std::time::Duration::from_millis(1));
+            }
+            r = self.container(name)?.snapshot();
+        }
         let dir = self.ctr_dir(&r.id);
         let merged = dir.join("bundle/rootfs");
         if berth_runtime::rootfs::is_mounted(&merged) {

@@ -183,8 +183,16 @@ impl Engine {
         stderr: bool,
     ) -> Result<(Option<berth_runtime::StdioStream>, bool)> {
         let ctr = self.container(name)?;
-        let rec = ctr.snapshot();
+        let mut rec = ctr.snapshot();
         let tty = rec.config.tty.unwrap_or(false);
+        if rec.state.status == "exited" {
+            // `start -a` of an exited container attaches first, as dockerd lets it: the
+            // container gets a new shim, created and waiting for the `start`.
+            let mut r = ctr.rec.lock().unwrap_or_else(|p| p.into_inner());
+            r.state.status = "created".into();
+            r.state.shim = false;
+            rec = r.clone();
+        }
         if rec.state.status == "created" && !rec.state.shim {
             match self.spawn_shim(&ctr, false).await {
                 Ok(_) => {}
@@ -546,6 +554,10 @@ impl Engine {
         // store's `tmp/` (swept at the next start if a crash interrupts) and deleted after
         // the removal is announced: `run --rm` does not wait for the files to go.
         let dir = self.ctr_dir(&rec.id);
+        // The exited container's shim answers before it unmounts the rootfs: take the
+        // mount away here so it does not move with the directory (the shim's own
+        // unmount then finds nothing to do).
+        let _ = berth_runtime::rootfs::unmount(&dir.join("bundle/rootfs"));
         let trash = self.data_root().join("tmp").join(format!("rm-{}", rec.id));
         let doomed = match std::fs::rename(&dir, &trash) {
             Ok(()) => trash,
