@@ -240,6 +240,14 @@ pub async fn run_collect(
     client.start().await.expect("start");
     let (out, err, rec) = stream.collect().await.expect("collect");
     let rec = rec.expect("exit frame");
+    // The shim answers before it releases the container (cgroups, rootfs mount, runtime
+    // state); its lock says when that is done.
+    assert!(
+        eventually(Duration::from_secs(10), || {
+            berth_runtime::status::shim_gone(&p.state)
+        }),
+        "the shim did not finish releasing the container"
+    );
     (
         String::from_utf8_lossy(&out).into_owned(),
         String::from_utf8_lossy(&err).into_owned(),
