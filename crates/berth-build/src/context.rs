@@ -13,6 +13,7 @@
 use crate::archive::{self, ArchiveError, ExtractOptions};
 use crate::ignore::{read_ignore_file, IgnoreError, MatchInfo, PatternMatcher};
 use crate::reuse::Fingerprints;
+use crate::upload;
 use std::collections::HashMap;
 use std::fs;
 use std::io::{self, Read, Write};
@@ -34,6 +35,9 @@ pub enum ContextError {
     Archive(#[from] ArchiveError),
     #[error("Cannot locate specified Dockerfile: {0}")]
     NoDockerfile(String),
+    /// An incremental upload kept a file the slot no longer holds as recorded.
+    #[error("{marker}: {0} is not as last uploaded", marker = upload::STALE_BASE)]
+    StaleBase(String),
 }
 
 fn io_err(path: impl AsRef<Path>, source: io::Error) -> ContextError {
@@ -71,17 +75,76 @@ pub fn tar_context_dir<W: Write>(dir: &Path, dockerfile: &str, out: W) -> Result
     let mut b = tar::Builder::new(out);
     b.follow_symlinks(false);
     let mut links: HashMap<(u64, u64), String> = HashMap::new();
-    walk(dir, dir, &pm, &MatchInfo::default(), &mut b, &mut links)?;
+    walk(dir, dir, &pm, &MatchInfo::default(), &mut |full, rel, meta| {
+        append_entry(&mut b, full, rel, meta, &mut links)
+    })?;
     b.into_inner().map_err(|e| io_err(dir, e))
 }
 
-fn walk<W: Write>(
+/// Like [`tar_context_dir`], for an incremental upload to a berth daemon
+/// ([`crate::upload`]): the tar starts with a manifest keyed `key`, and regular files
+/// whose stamp equals the one in `previous` (what the daemon recorded at the last
+/// upload of this context) are left out; files changed within
+/// [`upload::RACY_WINDOW`] before `now` are sent and get no stamp. The Dockerfile and `.dockerignore` are always
+/// sent (the daemon may delete its copies after reading them). Returns the writer and
+/// how many files were left out.
+pub fn tar_context_dir_incremental<W: Write>(
+    dir: &Path,
+    dockerfile: &str,
+    out: W,
+    key: &str,
+    previous: &HashMap<String, String>,
+    now: std::time::SystemTime,
+) -> Result<(W, usize), ContextError> {
+    let excludes = context_excludes(dir, dockerfile)?;
+    let pm = PatternMatcher::new(&excludes)?;
+    let mut entries = Vec::new();
+    walk(dir, dir, &pm, &MatchInfo::default(), &mut |full, rel, meta| {
+        entries.push((full.to_path_buf(), rel.to_string(), meta.clone()));
+        Ok(())
+    })?;
+    let df = dockerfile.trim_start_matches("./");
+    let mut manifest = upload::Manifest {
+        key: key.to_string(),
+        ..Default::default()
+    };
+    let mut kept = std::collections::HashSet::new();
+    for (_, rel, meta) in &entries {
+        if !meta.is_file()
+            || meta.nlink() != 1
+            || rel == df
+            || rel == ".dockerignore"
+            || upload::is_racy(meta, now)
+        {
+            continue;
+        }
+        let st = upload::stamp(meta);
+        if previous.get(rel) == Some(&st) {
+            manifest.keep.push(rel.clone());
+            kept.insert(rel.clone());
+        }
+        manifest.stamps.insert(rel.clone(), st);
+    }
+    let mut b = tar::Builder::new(out);
+    b.follow_symlinks(false);
+    upload::write_manifest(&mut b, &manifest).map_err(|e| io_err(dir, e))?;
+    let mut links: HashMap<(u64, u64), String> = HashMap::new();
+    for (full, rel, meta) in &entries {
+        if !kept.contains(rel) {
+            append_entry(&mut b, full, rel, meta, &mut links)?;
+        }
+    }
+    Ok((b.into_inner().map_err(|e| io_err(dir, e))?, kept.len()))
+}
+
+/// Visits the context's entries in tar order (lexical, parents first), skipping
+/// excluded paths.
+fn walk(
     root: &Path,
     dir: &Path,
     pm: &PatternMatcher,
     parent_info: &MatchInfo,
-    b: &mut tar::Builder<W>,
-    links: &mut HashMap<(u64, u64), String>,
+    visit: &mut dyn FnMut(&Path, &str, &fs::Metadata) -> Result<(), ContextError>,
 ) -> Result<(), ContextError> {
     let mut names: Vec<_> = fs::read_dir(dir)
         .map_err(|e| io_err(dir, e))?
@@ -98,13 +161,13 @@ fn walk<W: Write>(
         let (skip, info) = pm.matches_using_parent_results(&rel, parent_info);
         if skip {
             if meta.is_dir() && pm.exclusions() && pm.may_reinclude_under(&rel) {
-                walk(root, &full, pm, &info, b, links)?;
+                walk(root, &full, pm, &info, visit)?;
             }
             continue;
         }
-        append_entry(b, &full, &rel, &meta, links)?;
+        visit(&full, &rel, &meta)?;
         if meta.is_dir() {
-            walk(root, &full, pm, &info, b, links)?;
+            walk(root, &full, pm, &info, visit)?;
         }
     }
     Ok(())
@@ -178,7 +241,7 @@ pub fn open_context<R: Read>(
     dockerfile: Option<&str>,
     dest: &Path,
 ) -> Result<OpenedContext, ContextError> {
-    open_context_with(r, dockerfile, dest, None)
+    open_context_with(r, dockerfile, dest, None, None)
 }
 
 /// Like [`open_context`], but `dest` may hold the previous build's context: files
@@ -192,7 +255,30 @@ pub fn open_context_reusing<R: Read>(
     dest: &Path,
     fingerprints: &Fingerprints,
 ) -> Result<OpenedContext, ContextError> {
-    open_context_with(r, dockerfile, dest, Some(fingerprints))
+    open_context_with(r, dockerfile, dest, Some(fingerprints), None)
+}
+
+/// The previous upload an incremental context tar ([`crate::upload`]) builds on.
+#[derive(Debug, Clone, Copy)]
+pub struct Base<'a> {
+    /// The manifest the tar started with (already consumed by [`upload::peek`]).
+    pub manifest: &'a upload::Manifest,
+    /// The client stamps the slot recorded at its last upload (empty if none).
+    pub recorded: &'a HashMap<String, String>,
+}
+
+/// Like [`open_context_reusing`] for an incremental upload: the files the manifest
+/// keeps must be in `dest` exactly as the last upload left them (same recorded client
+/// stamp, unchanged since the extraction wrote them), else
+/// [`ContextError::StaleBase`].
+pub fn open_context_synced<R: Read>(
+    r: R,
+    dockerfile: Option<&str>,
+    dest: &Path,
+    fingerprints: &Fingerprints,
+    base: Base<'_>,
+) -> Result<OpenedContext, ContextError> {
+    open_context_with(r, dockerfile, dest, Some(fingerprints), Some(base))
 }
 
 /// Removes everything under `dir` that is neither in `keep` nor a parent of it. Stale
@@ -286,6 +372,7 @@ fn open_context_with<R: Read>(
     dockerfile: Option<&str>,
     dest: &Path,
     fingerprints: Option<&Fingerprints>,
+    base: Option<Base<'_>>,
 ) -> Result<OpenedContext, ContextError> {
     let reuse = fingerprints.is_some();
     let stream = archive::decompress(r)?;
@@ -300,6 +387,28 @@ fn open_context_with<R: Read>(
             fingerprints,
         },
     )?;
+    let mut written = written;
+    if let (Some(base), Some(fp)) = (base, fingerprints) {
+        let sent: std::collections::HashSet<&PathBuf> = written.iter().collect();
+        let mut kept = Vec::with_capacity(base.manifest.keep.len());
+        for p in &base.manifest.keep {
+            let stale = || ContextError::StaleBase(p.clone());
+            let rel = archive::clean_entry_name(p).ok_or_else(stale)?;
+            let target = dest.join(&rel);
+            let recorded = base.recorded.get(p);
+            if rel.as_os_str().is_empty()
+                || sent.contains(&rel)
+                || recorded.is_none()
+                || recorded != base.manifest.stamps.get(p)
+                || archive::resolve_in_root(dest, &rel, false) != target
+                || !fp.is_current(&target)
+            {
+                return Err(stale());
+            }
+            kept.push(rel);
+        }
+        written.extend(kept);
+    }
     let mut tar_paths: std::collections::BTreeSet<String> = written
         .iter()
         .map(|p| p.to_string_lossy().into_owned())
@@ -404,6 +513,78 @@ mod tests {
             t,
             tar_context_dir(d.path(), "Dockerfile", Vec::new()).unwrap()
         );
+    }
+
+    #[test]
+    fn incremental_upload_keeps_unchanged_files_and_refuses_a_stale_base() {
+        let d = ctx();
+        let out = tempfile::tempdir().unwrap();
+        let fp = Fingerprints::default();
+        // Past the racy window of the files just written.
+        let later = std::time::SystemTime::now() + std::time::Duration::from_secs(10);
+        let upload = |prev: &HashMap<String, String>| {
+            let (t, kept) =
+                tar_context_dir_incremental(d.path(), "Dockerfile", Vec::new(), "k", prev, later)
+                    .unwrap();
+            let len = t.len();
+            let (p, rest) = upload::peek(io::Cursor::new(t)).unwrap();
+            (p.manifest.unwrap(), rest, kept, len)
+        };
+        let open = |m: &upload::Manifest, rest, recorded: &HashMap<String, String>| {
+            let base = Base {
+                manifest: m,
+                recorded,
+            };
+            open_context_synced(rest, None, out.path(), &fp, base)
+        };
+        let (m1, rest, kept, full_len) = upload(&HashMap::new());
+        assert_eq!(kept, 0);
+        assert!(m1.stamps.contains_key("src/main.py"));
+        // Build files are never stamped (the daemon may delete them).
+        assert!(!m1.stamps.contains_key("Dockerfile"));
+        let c1 = open(&m1, rest, &HashMap::new()).unwrap();
+
+        // Nothing changed: every stamped file is left out of the tar.
+        let big = vec![b'x'; 300_000];
+        fs::write(d.path().join("src/big.bin"), &big).unwrap();
+        let (m1b, rest, _, _) = upload(&m1.stamps);
+        open(&m1b, rest, &m1.stamps).unwrap();
+        let (m2, rest, kept, len2) = upload(&m1b.stamps);
+        assert_eq!(kept, m1b.stamps.len());
+        assert!(len2 < full_len + 10_000, "{len2} bytes sent");
+        let c2 = open(&m2, rest, &m1b.stamps).unwrap();
+        assert!(c2.tar_paths.contains("src/big.bin"));
+        assert_eq!(fs::read(out.path().join("src/big.bin")).unwrap(), big);
+        assert_eq!(c2.tar_paths.len(), c1.tar_paths.len() + 1);
+
+        // A changed file is sent; its new content lands.
+        fs::write(d.path().join("src/main.py"), b"print('v2')").unwrap();
+        let (m3, rest, kept, _) = upload(&m2.stamps);
+        assert_eq!(kept, m2.stamps.len() - 1);
+        assert!(!m3.keep.contains(&"src/main.py".to_string()));
+        open(&m3, rest, &m2.stamps).unwrap();
+        assert_eq!(
+            fs::read(out.path().join("src/main.py")).unwrap(),
+            b"print('v2')"
+        );
+
+        // The slot's copy changed behind the builder's back: stale, not trusted.
+        fs::write(out.path().join("src/big.bin"), b"tampered").unwrap();
+        let (m4, rest, _, _) = upload(&m3.stamps);
+        let e = open(&m4, rest, &m3.stamps).unwrap_err();
+        assert!(matches!(&e, ContextError::StaleBase(p) if p == "src/big.bin"), "{e}");
+        assert!(e.to_string().contains(upload::STALE_BASE));
+        // Stamps the slot did not record (another client's upload): stale too.
+        let (m5, rest, _, _) = upload(&m3.stamps);
+        assert!(matches!(
+            open(&m5, rest, &HashMap::new()),
+            Err(ContextError::StaleBase(_))
+        ));
+        // A full upload repairs it.
+        let (m6, rest, kept, _) = upload(&HashMap::new());
+        assert_eq!(kept, 0);
+        open(&m6, rest, &HashMap::new()).unwrap();
+        assert_eq!(fs::read(out.path().join("src/big.bin")).unwrap(), big);
     }
 
     #[test]

@@ -73,6 +73,7 @@ pub mod paths;
 pub mod reuse;
 pub mod shell_lex;
 pub mod stages;
+pub mod upload;
 pub mod userdb;
 
 pub use error::{Location, ParseError};

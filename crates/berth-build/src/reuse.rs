@@ -62,6 +62,18 @@ impl Fingerprints {
         (*stamp == Stamp::of(meta)).then(|| tags.clone())
     }
 
+    /// Whether `path` is still the very version the extraction wrote or checked (its
+    /// inode, size and ctime match the recorded stamp).
+    pub fn is_current(&self, path: &Path) -> bool {
+        let Ok(m) = fs::symlink_metadata(path) else {
+            return false;
+        };
+        let Ok(files) = self.files.lock() else {
+            return false;
+        };
+        m.is_file() && files.get(path).is_some_and(|(s, _)| *s == Stamp::of(&m))
+    }
+
     /// Records `tags` for the version of `path` now on disk.
     pub fn record(&self, path: &Path, tags: Vec<u128>) {
         if let (Ok(m), Ok(mut files)) = (fs::symlink_metadata(path), self.files.lock()) {

@@ -161,6 +161,15 @@ impl Engine {
         Ok(id)
     }
 
+    /// The client stamps recorded at the last incremental upload of build context
+    /// `key` (`berth_build::upload`), if an idle build slot holds it.
+    pub fn build_context_stamps(
+        &self,
+        key: &str,
+    ) -> Option<std::sync::Arc<std::collections::HashMap<String, String>>> {
+        self.builder().context_stamps(key)
+    }
+
     fn build_files_dir(&self, id: &str) -> std::path::PathBuf {
         self.data_root()
             .join("tmp")

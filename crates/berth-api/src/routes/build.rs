@@ -149,6 +149,20 @@ pub async fn build(
         .into_response())
 }
 
+/// `GET /berth/build/contexts/{key}`: the client stamps the builder recorded at the
+/// last incremental upload of context `key` (`{"Stamps": {path: stamp}}`; empty if no
+/// idle build slot holds it). See `berth_build::upload`.
+pub async fn context_stamps(
+    State(s): State<AppState>,
+    axum::extract::Path(key): axum::extract::Path<String>,
+) -> ApiResult<Response> {
+    let e = s.engine.clone();
+    let stamps = tokio::task::spawn_blocking(move || e.build_context_stamps(&key)).await?;
+    let empty = std::collections::HashMap::new();
+    let stamps = stamps.as_deref().unwrap_or(&empty);
+    Ok(Json(serde_json::json!({ "Stamps": stamps })).into_response())
+}
+
 /// `POST /commit`.
 pub async fn commit(
     State(s): State<AppState>,

@@ -44,6 +44,7 @@ pub fn router(state: AppState) -> Router {
         .route("/events", get(events::events))
         .route("/berth/system/check", get(system::check))
         .route("/build", post(build::build))
+        .route("/berth/build/contexts/{key}", get(build::context_stamps))
         .route("/commit", post(build::commit))
         .route("/images/json", get(images::list))
         .route("/images/create", post(images::create))

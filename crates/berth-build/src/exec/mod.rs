@@ -18,24 +18,27 @@ pub mod backend;
 mod download;
 pub mod progress;
 pub mod rootfs;
+mod slots;
 mod stage;
 
 pub use backend::{RunBackend, RunEvents, RunRequest};
 pub use progress::Progress;
 pub use stage::ingest_with;
 
+use crate::archive;
 use crate::checksum::HashCache;
 use crate::context::{self, ContextError, OpenedContext};
 use crate::error::ParseError;
 use crate::frontend::{BuildOptions, BuildPlan};
 use crate::reuse::Fingerprints;
+use crate::upload;
 use berth_oci::{Digest, ImageConfig, Reference};
 use berth_store::{Store, StoreError};
 use std::collections::HashMap;
 use std::io::{self, Read};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 /// Why a build failed. `Display` is what the client shows.
 #[derive(Debug, thiserror::Error)]
@@ -105,19 +108,20 @@ pub struct Builder {
     hash_cache: HashCache,
     /// Chunk fingerprints of the slots' context files.
     fingerprints: Fingerprints,
-    slots: Mutex<Vec<bool>>,
+    slots: slots::Slots,
 }
 
-/// A context directory reserved for one build.
+/// A context directory reserved for one build; freed (recording what it holds) when
+/// dropped.
 struct Slot<'a> {
     b: &'a Builder,
     index: usize,
+    holds: Option<slots::Holding>,
 }
 
 impl Drop for Slot<'_> {
     fn drop(&mut self) {
-        let mut s = self.b.slots.lock().unwrap_or_else(|p| p.into_inner());
-        s[self.index] = false;
+        self.b.slots.release(self.index, self.holds.take());
     }
 }
 
@@ -171,21 +175,14 @@ impl Builder {
             root,
             hash_cache,
             fingerprints: Fingerprints::default(),
-            slots: Mutex::new(Vec::new()),
+            slots: slots::Slots::default(),
         }
     }
 
-    fn slot(&self) -> Slot<'_> {
-        let mut s = self.slots.lock().unwrap_or_else(|p| p.into_inner());
-        let index = match s.iter().position(|busy| !busy) {
-            Some(i) => i,
-            None => {
-                s.push(false);
-                s.len() - 1
-            }
-        };
-        s[index] = true;
-        Slot { b: self, index }
+    /// The client stamps an idle slot recorded for incremental-upload `key`
+    /// ([`crate::upload`]), for `GET /berth/build/contexts/{key}`.
+    pub fn context_stamps(&self, key: &str) -> Option<Arc<HashMap<String, String>>> {
+        self.slots.stamps_for(key)
     }
 
     /// Runs one build from a context tar (plain or compressed). Returns the image ID.
@@ -204,25 +201,77 @@ impl Builder {
         req: &BuildRequest,
         out: &dyn Progress,
     ) -> Result<Digest, BuildError> {
-        let slot = self.slot();
+        let stream = archive::decompress(&mut context_tar).map_err(ContextError::from)?;
+        let (peeked, mut stream) =
+            upload::peek(stream).map_err(|e| BuildError::io("build context", e))?;
+        let manifest = peeked.manifest;
+        let key = manifest.as_ref().map(|m| m.key.as_str());
+        let taken = self.slots.take(key, &peeked.names);
+        let mut slot = Slot {
+            b: self,
+            index: taken.index,
+            holds: None,
+        };
         let mut ctx_dir = ContextDir {
             path: self.root.join(format!("context-{}", slot.index)),
             keep: false,
         };
         std::fs::create_dir_all(&ctx_dir.path).map_err(|e| BuildError::io(&ctx_dir.path, e))?;
-        let ctx = context::open_context_reusing(
-            &mut context_tar,
-            req.dockerfile.as_deref(),
-            &ctx_dir.path,
-            &self.fingerprints,
-        )?;
+        let dockerfile = req.dockerfile.as_deref();
+        let opened = match &manifest {
+            Some(m) => context::open_context_synced(
+                &mut stream,
+                dockerfile,
+                &ctx_dir.path,
+                &self.fingerprints,
+                context::Base {
+                    manifest: m,
+                    recorded: &taken.recorded,
+                },
+            ),
+            None => context::open_context_reusing(
+                &mut stream,
+                dockerfile,
+                &ctx_dir.path,
+                &self.fingerprints,
+            ),
+        };
+        let ctx = match opened {
+            Ok(c) => c,
+            Err(e @ ContextError::StaleBase(_)) => {
+                // Fully extracted, only the kept files were missing: the directory is
+                // good material for the client's full retry (content is compared).
+                ctx_dir.keep = true;
+                slot.holds = Some(slots::Holding {
+                    key: None,
+                    stamps: HashMap::new(),
+                    paths: peeked.names.into_iter().collect(),
+                });
+                return Err(e.into());
+            }
+            Err(e) => return Err(e.into()),
+        };
+        io::copy(&mut stream, &mut io::sink()).map_err(|e| BuildError::io("build context", e))?;
+        drop(stream);
         io::copy(&mut context_tar, &mut io::sink())
             .map_err(|e| BuildError::io("build context", e))?;
         drop(context_tar);
+        let (key, stamps) = match manifest {
+            Some(m) => (Some(m.key), m.stamps),
+            None => (None, HashMap::new()),
+        };
+        let holding = slots::Holding {
+            key,
+            stamps,
+            paths: ctx.tar_paths.iter().cloned().collect(),
+        };
         let tmp = TempDir(self.tmp.join(format!("build-{:016x}", rootfs::rand_u64())));
         std::fs::create_dir_all(&tmp.0).map_err(|e| BuildError::io(&tmp.0, e))?;
         let res = self.run_plan(store, backend, &ctx, req, out, &tmp.0);
         ctx_dir.keep = !matches!(res, Err(BuildError::Cancelled));
+        if ctx_dir.keep {
+            slot.holds = Some(holding);
+        }
         if let Err(e) = self.hash_cache.save(&self.root.join("hash-cache.json")) {
             tracing::warn!("saving the build hash cache: {e}");
         }

@@ -101,6 +101,7 @@ impl<W: Write> Write for HoldBack<W> {
 }
 
 /// What goes into the request body.
+#[derive(Clone)]
 enum Source {
     Dir {
         dir: PathBuf,
@@ -173,8 +174,12 @@ fn rand_suffix() -> u64 {
     h.finish() & 0xffff_ffff_ffff
 }
 
+/// An incremental upload's key and the stamps the daemon recorded for it
+/// (`berth_build::upload`).
+type Sync = (String, HashMap<String, String>);
+
 /// Writes the request body (on a blocking thread).
-fn write_body(src: Source, w: ChunkWriter) -> Result<()> {
+fn write_body(src: Source, w: ChunkWriter, sync: Option<Sync>) -> Result<()> {
     match src {
         Source::Stdin => {
             let mut w = w;
@@ -201,30 +206,144 @@ fn write_body(src: Source, w: ChunkWriter) -> Result<()> {
             dir,
             dockerfile,
             outside,
-        } => match outside {
-            None => {
-                let mut w = berth_build::context::tar_context_dir(&dir, &dockerfile, w)?;
-                w.flush()?;
-            }
-            Some(host) => {
-                let hb = HoldBack {
-                    inner: w,
-                    tail: Vec::new(),
-                };
-                let hb = berth_build::context::tar_context_dir(&dir, &dockerfile, hb)?;
-                let data =
-                    std::fs::read(&host).with_context(|| format!("reading {}", host.display()))?;
-                let mut b = tar::Builder::new(hb.inner);
-                let mut h = tar::Header::new_gnu();
-                h.set_mode(0o600);
-                h.set_size(data.len() as u64);
-                b.append_data(&mut h, &dockerfile, &data[..])?;
-                let mut w = b.into_inner()?;
-                w.flush()?;
-            }
-        },
+        } => {
+            let hb = HoldBack {
+                inner: w,
+                tail: Vec::new(),
+            };
+            let hb = match &sync {
+                Some((key, previous)) => {
+                    let (hb, kept) = berth_build::context::tar_context_dir_incremental(
+                        &dir,
+                        &dockerfile,
+                        hb,
+                        key,
+                        previous,
+                        std::time::SystemTime::now(),
+                    )?;
+                    tracing::debug!(kept, "incremental context upload");
+                    hb
+                }
+                None => berth_build::context::tar_context_dir(&dir, &dockerfile, hb)?,
+            };
+            let mut w = match outside {
+                None => {
+                    let HoldBack { mut inner, tail } = hb;
+                    inner.write_all(&tail)?;
+                    inner
+                }
+                Some(host) => {
+                    let data = std::fs::read(&host)
+                        .with_context(|| format!("reading {}", host.display()))?;
+                    let mut b = tar::Builder::new(hb.inner);
+                    let mut h = tar::Header::new_gnu();
+                    h.set_mode(0o600);
+                    h.set_size(data.len() as u64);
+                    b.append_data(&mut h, &dockerfile, &data[..])?;
+                    b.into_inner()?
+                }
+            };
+            w.flush()?;
+        }
     }
     Ok(())
+}
+
+/// The key of an incremental upload of `src` and the stamps the daemon holds for it;
+/// None when the daemon does not take incremental uploads (dockerd) or `src` is stdin.
+async fn incremental(opts: &ClientOpts, src: &Source) -> Option<Sync> {
+    let Source::Dir {
+        dir,
+        dockerfile,
+        outside,
+    } = src
+    else {
+        return None;
+    };
+    let df = match outside {
+        Some(host) => host.to_string_lossy().into_owned(),
+        None => dockerfile.clone(),
+    };
+    let key = berth_build::upload::context_key(dir, &df).ok()?;
+    let host = opts.host();
+    let socket = host.strip_prefix("unix://")?;
+    let body = super::client::raw_get(socket, &format!("/berth/build/contexts/{key}"))
+        .await
+        .ok()?;
+    let v: serde_json::Value = serde_json::from_str(&body).ok()?;
+    let stamps = serde_json::from_value(v.get("Stamps")?.clone()).ok()?;
+    Some((key, stamps))
+}
+
+/// How one `POST /build` ended.
+struct Sent {
+    id: Option<String>,
+    /// The daemon's error message and exit code.
+    failure: Option<(String, i64)>,
+}
+
+/// Sends one build request with the context from `src` and shows its progress.
+async fn send(
+    d: &bollard::Docker,
+    options: BuildImageOptions,
+    src: Source,
+    sync: Option<Sync>,
+    quiet: bool,
+) -> Result<Sent> {
+    let (tx, rx) = tokio::sync::mpsc::channel(4);
+    let writer = ChunkWriter {
+        tx,
+        buf: Vec::with_capacity(CHUNK),
+    };
+    let producer = tokio::task::spawn_blocking(move || write_body(src, writer, sync));
+    let body = tokio_stream_from(rx);
+    let mut s = d.build_image(options, None, Some(bollard::body_try_stream(body)));
+    let mut sent = Sent {
+        id: None,
+        failure: None,
+    };
+    let mut stdout = std::io::stdout();
+    while let Some(item) = s.next().await {
+        let info = match item {
+            Ok(i) => i,
+            Err(e) => {
+                // bollard turns an `errorDetail` message into an error and drops
+                // its code; a failed RUN's code is in Docker's fixed wording.
+                let msg = api_error(e).to_string();
+                let code = msg
+                    .rsplit_once("returned a non-zero code: ")
+                    .and_then(|(_, n)| n.trim().parse::<i64>().ok())
+                    .filter(|c| *c != 0)
+                    .unwrap_or(1);
+                sent.failure = Some((msg, code));
+                break;
+            }
+        };
+        if let Some(e) = info.error_detail {
+            let msg = e.message.unwrap_or_default();
+            sent.failure = Some((msg, e.code.filter(|c| *c != 0).unwrap_or(1)));
+            break;
+        }
+        if let Some(aux) = info.aux.and_then(|a| a.id) {
+            sent.id = Some(aux);
+        }
+        if let Some(text) = info.stream {
+            if !quiet {
+                let _ = stdout.write_all(text.as_bytes());
+                let _ = stdout.flush();
+            }
+        }
+    }
+    drop(s);
+    let produced = producer.await;
+    if sent.failure.is_some() {
+        return Ok(sent);
+    }
+    match produced {
+        Ok(Ok(())) => Ok(sent),
+        Ok(Err(e)) => bail!("unable to prepare context: {e:#}"),
+        Err(e) => bail!("{e}"),
+    }
 }
 
 fn kv(list: &[String], what: &str, from_env: bool) -> Result<HashMap<String, String>> {
@@ -272,13 +391,6 @@ pub fn run(opts: &ClientOpts, a: BuildArgs) -> Result<i32> {
     let rt = runtime()?;
     rt.block_on(async {
         let d = opts.connect().await?;
-        let (tx, rx) = tokio::sync::mpsc::channel(4);
-        let writer = ChunkWriter {
-            tx,
-            buf: Vec::with_capacity(CHUNK),
-        };
-        let producer = tokio::task::spawn_blocking(move || write_body(src, writer));
-        let body = tokio_stream_from(rx);
         let options = BuildImageOptions {
             dockerfile: dockerfile.unwrap_or_else(|| "Dockerfile".into()),
             t: a.tags.first().cloned(),
@@ -291,52 +403,21 @@ pub fn run(opts: &ClientOpts, a: BuildArgs) -> Result<i32> {
             target: a.target.clone().unwrap_or_default(),
             ..Default::default()
         };
-        let mut s = d.build_image(options, None, Some(bollard::body_try_stream(body)));
-        let mut id = None;
-        let mut failure: Option<(String, i64)> = None;
-        let mut stdout = std::io::stdout();
-        while let Some(item) = s.next().await {
-            let info = match item {
-                Ok(i) => i,
-                Err(e) => {
-                    // bollard turns an `errorDetail` message into an error and drops
-                    // its code; a failed RUN's code is in Docker's fixed wording.
-                    let msg = api_error(e).to_string();
-                    let code = msg
-                        .rsplit_once("returned a non-zero code: ")
-                        .and_then(|(_, n)| n.trim().parse::<i64>().ok())
-                        .filter(|c| *c != 0)
-                        .unwrap_or(1);
-                    failure = Some((msg, code));
-                    break;
-                }
-            };
-            if let Some(e) = info.error_detail {
-                let msg = e.message.unwrap_or_default();
-                failure = Some((msg, e.code.filter(|c| *c != 0).unwrap_or(1)));
-                break;
-            }
-            if let Some(aux) = info.aux.and_then(|a| a.id) {
-                id = Some(aux);
-            }
-            if let Some(text) = info.stream {
-                if !a.quiet {
-                    let _ = stdout.write_all(text.as_bytes());
-                    let _ = stdout.flush();
-                }
+        let sync = incremental(opts, &src).await;
+        let mut sent = send(&d, options.clone(), src.clone(), sync.clone(), a.quiet).await?;
+        if let (Some((key, _)), Some((msg, _))) = (&sync, &sent.failure) {
+            if msg.contains(berth_build::upload::STALE_BASE) {
+                // The daemon no longer holds what it recorded: send everything.
+                tracing::debug!("{msg}; sending the whole context");
+                let fresh = Some((key.clone(), HashMap::new()));
+                sent = send(&d, options, src, fresh, a.quiet).await?;
             }
         }
-        drop(s);
-        let produced = producer.await;
-        if let Some((msg, code)) = failure {
+        if let Some((msg, code)) = sent.failure {
             eprintln!("{msg}");
             return Ok(code as i32);
         }
-        match produced {
-            Ok(Ok(())) => {}
-            Ok(Err(e)) => bail!("unable to prepare context: {e:#}"),
-            Err(e) => bail!("{e}"),
-        }
+        let id = sent.id;
         let Some(id) = id else {
             bail!("the daemon did not report the image ID");
         };

@@ -2,7 +2,7 @@
 //! requests where bollard falls short), and turning its errors into the one-line messages
 //! the docker CLI prints.
 
-use anyhow::{anyhow, Result};
+use anyhow::{anyhow, bail, Result};
 use bollard::Docker;
 
 /// berth's default API socket.
@@ -104,4 +104,20 @@ pub async fn request(
     }
     let req = rb.body(http_body_util::Full::new(bytes::Bytes::from(body)))?;
     Ok(send.send_request(req).await?)
+}
+
+/// A plain GET for berth's own endpoints (not in bollard).
+pub async fn raw_get(socket: &str, path: &str) -> Result<String> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut s = tokio::net::UnixStream::connect(socket).await?;
+    s.write_all(format!("GET {path} HTTP/1.0\r\nHost: berth\r\n\r\n").as_bytes())
+        .await?;
+    let mut buf = Vec::new();
+    s.read_to_end(&mut buf).await?;
+    let text = String::from_utf8_lossy(&buf).into_owned();
+    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    if !head.starts_with("HTTP/1.1 200") && !head.starts_with("HTTP/1.0 200") {
+        bail!("Error response from daemon: {}", body.trim());
+    }
+    Ok(body.to_string())
 }

@@ -1,8 +1,8 @@
 //! `version`, `info`, `system check`.
 
-use super::client::{api_error, runtime, ClientOpts};
+use super::client::{api_error, raw_get, runtime, ClientOpts};
 use crate::format::{pretty_json, Template};
-use anyhow::{bail, Result};
+use anyhow::Result;
 
 /// `berth version`.
 #[derive(clap::Args, Debug)]
@@ -155,18 +155,3 @@ pub fn system(opts: &ClientOpts, c: SystemCmd) -> Result<i32> {
     }
 }
 
-/// A plain GET for berth's own endpoints (not in bollard).
-async fn raw_get(socket: &str, path: &str) -> Result<String> {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let mut s = tokio::net::UnixStream::connect(socket).await?;
-    s.write_all(format!("GET {path} HTTP/1.0\r\nHost: berth\r\n\r\n").as_bytes())
-        .await?;
-    let mut buf = Vec::new();
-    s.read_to_end(&mut buf).await?;
-    let text = String::from_utf8_lossy(&buf).into_owned();
-    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
-    if !head.starts_with("HTTP/1.1 200") && !head.starts_with("HTTP/1.0 200") {
-        bail!("Error response from daemon: {}", body.trim());
-    }
-    Ok(body.to_string())
-}
