@@ -75,9 +75,13 @@ pub fn tar_context_dir<W: Write>(dir: &Path, dockerfile: &str, out: W) -> Result
     let mut b = tar::Builder::new(out);
     b.follow_symlinks(false);
     let mut links: HashMap<(u64, u64), String> = HashMap::new();
-    walk(dir, dir, &pm, &MatchInfo::default(), &mut |full, rel, meta| {
-        append_entry(&mut b, full, rel, meta, &mut links)
-    })?;
+    walk(
+        dir,
+        dir,
+        &pm,
+        &MatchInfo::default(),
+        &mut |full, rel, meta| append_entry(&mut b, full, rel, meta, &mut links),
+    )?;
     b.into_inner().map_err(|e| io_err(dir, e))
 }
 
@@ -99,10 +103,16 @@ pub fn tar_context_dir_incremental<W: Write>(
     let excludes = context_excludes(dir, dockerfile)?;
     let pm = PatternMatcher::new(&excludes)?;
     let mut entries = Vec::new();
-    walk(dir, dir, &pm, &MatchInfo::default(), &mut |full, rel, meta| {
-        entries.push((full.to_path_buf(), rel.to_string(), meta.clone()));
-        Ok(())
-    })?;
+    walk(
+        dir,
+        dir,
+        &pm,
+        &MatchInfo::default(),
+        &mut |full, rel, meta| {
+            entries.push((full.to_path_buf(), rel.to_string(), meta.clone()));
+            Ok(())
+        },
+    )?;
     let df = dockerfile.trim_start_matches("./");
     let mut manifest = upload::Manifest {
         key: key.to_string(),
@@ -572,7 +582,10 @@ mod tests {
         fs::write(out.path().join("src/big.bin"), b"tampered").unwrap();
         let (m4, rest, _, _) = upload(&m3.stamps);
         let e = open(&m4, rest, &m3.stamps).unwrap_err();
-        assert!(matches!(&e, ContextError::StaleBase(p) if p == "src/big.bin"), "{e}");
+        assert!(
+            matches!(&e, ContextError::StaleBase(p) if p == "src/big.bin"),
+            "{e}"
+        );
         assert!(e.to_string().contains(upload::STALE_BASE));
         // Stamps the slot did not record (another client's upload): stale too.
         let (m5, rest, _, _) = upload(&m3.stamps);

@@ -86,9 +86,7 @@ pub fn is_racy(m: &fs::Metadata, now: SystemTime) -> bool {
     let limit = now.saturating_sub(RACY_WINDOW);
     [(m.ctime(), m.ctime_nsec()), (m.mtime(), m.mtime_nsec())]
         .iter()
-        .any(|&(s, ns)| {
-            s < 0 || Duration::new(s as u64, ns.clamp(0, 999_999_999) as u32) >= limit
-        })
+        .any(|&(s, ns)| s < 0 || Duration::new(s as u64, ns.clamp(0, 999_999_999) as u32) >= limit)
 }
 
 /// The name of a context directory as seen from one machine: XXH3-128 of the
@@ -258,7 +256,10 @@ mod tests {
     #[test]
     fn a_tar_without_manifest_passes_through_whole() {
         let big = vec![7u8; 100_000];
-        let t = tar_of(None, &[("Dockerfile", b"FROM x"), ("big", &big), ("late", b"l")]);
+        let t = tar_of(
+            None,
+            &[("Dockerfile", b"FROM x"), ("big", &big), ("late", b"l")],
+        );
         let (p, mut rest) = peek(&t[..]).unwrap();
         assert!(p.manifest.is_none());
         // "late" lies beyond the peeked bytes.

@@ -817,6 +817,92 @@ fn context_dirs_are_reused_and_pruned() {
     assert_eq!(contexts(), vec!["context-0".to_string()]);
 }
 
+/// The berth CLI leaves unchanged files out of the context it sends (the daemon keeps
+/// them from the last upload, `berth_build::upload`); a changed file is sent, and a
+/// daemon copy changed behind its back makes the CLI send everything again.
+#[test]
+fn incremental_context_upload() {
+    let d = Daemon::with_busybox_env(&[("BERTH_LOG", "info,berth_build=debug")]);
+    let mut files: Vec<(String, String)> = (0..40)
+        .map(|i| (format!("data/f{i}"), format!("content {i:03}\n")))
+        .collect();
+    files.push((
+        "Dockerfile".into(),
+        "FROM busybox\nCOPY data /data\nRUN cat /data/f7\n".into(),
+    ));
+    let refs: Vec<(&str, &str)> = files
+        .iter()
+        .map(|(p, c)| (p.as_str(), c.as_str()))
+        .collect();
+    let ctx = context(&d, "incr", &refs);
+    // Stamps of files changed within the last 2 s are not trusted (racy window).
+    std::thread::sleep(Duration::from_millis(2200));
+    let uploads = || -> Vec<(usize, usize)> {
+        d.log()
+            .lines()
+            .filter(|l| l.contains("incremental context upload"))
+            .map(|l| {
+                let field = |k: &str| -> usize {
+                    l.split(&format!("{k}="))
+                        .nth(1)
+                        .and_then(|r| r.split(|c: char| !c.is_ascii_digit()).next())
+                        .and_then(|n| n.parse().ok())
+                        .unwrap_or(usize::MAX)
+                };
+                (field("kept"), field("recorded"))
+            })
+            .collect()
+    };
+    let first = ok(build(&d, &["-t", "incr"], &ctx));
+    assert!(first.contains("content 007"), "{first}");
+    assert_eq!(uploads(), vec![(0, 0)]);
+    // Unchanged: all 40 data files are left out, and the cache holds.
+    let second = ok(build(&d, &["-t", "incr"], &ctx));
+    assert_eq!(second.matches(" ---> Using cache").count(), 2, "{second}");
+    assert_eq!(uploads()[1], (40, 40));
+    // A same-size rewrite of one file: it is sent, the COPY step reruns.
+    std::fs::write(ctx.join("data/f7"), "content 777\n").unwrap();
+    let third = ok(build(&d, &["-t", "incr"], &ctx));
+    assert!(third.contains("content 777"), "{third}");
+    assert_eq!(third.matches(" ---> Using cache").count(), 0, "{third}");
+    assert_eq!(uploads()[2].0, 39);
+    // The daemon's copy of a kept file changes: the upload is refused as stale and the
+    // CLI sends the whole context; the image has the client's content.
+    std::thread::sleep(Duration::from_millis(2200));
+    let slot_copy = std::fs::read_dir(d.data_root().join("builder"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.path().join("data/f3"))
+        .find(|p| p.is_file())
+        .expect("the slot holding the context");
+    std::fs::write(&slot_copy, "tampered 3\n").unwrap();
+    std::fs::write(
+        ctx.join("Dockerfile"),
+        "FROM busybox\nCOPY data /data\nRUN cat /data/f3\n",
+    )
+    .unwrap();
+    let fourth = ok(build(&d, &["-t", "incr"], &ctx));
+    assert!(fourth.contains("content 003"), "{fourth}");
+    let u = uploads();
+    assert_eq!(u.len(), 5, "{u:?}");
+    // f7 was racy when last sent (no stamp), so 39 are kept.
+    assert_eq!(u[3].0, 39);
+    assert_eq!(u[4].0, 0, "the retry sends everything");
+    assert_eq!(
+        ok(d.berth(&[
+            "run",
+            "--rm",
+            "--network",
+            "none",
+            "incr",
+            "cat",
+            "/data/f3",
+            "/data/f7"
+        ])),
+        "content 003\ncontent 777\n"
+    );
+}
+
 #[test]
 fn independent_stages_build_in_parallel() {
     let d = Daemon::with_busybox();

@@ -207,6 +207,15 @@ impl Builder {
         let manifest = peeked.manifest;
         let key = manifest.as_ref().map(|m| m.key.as_str());
         let taken = self.slots.take(key, &peeked.names);
+        if let Some(m) = &manifest {
+            tracing::debug!(
+                key = %m.key,
+                slot = taken.index,
+                kept = m.keep.len(),
+                recorded = taken.recorded.len(),
+                "incremental context upload"
+            );
+        }
         let mut slot = Slot {
             b: self,
             index: taken.index,

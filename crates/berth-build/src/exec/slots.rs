@@ -159,10 +159,14 @@ mod tests {
         assert_ne!(small.index, big.index);
         s.release(small.index, hold(None, &["Dockerfile", "app.sh"]));
         assert_eq!(
-            s.take(None, &names(&["Dockerfile", "data", "data/f1"])).index,
+            s.take(None, &names(&["Dockerfile", "data", "data/f1"]))
+                .index,
             big.index
         );
-        assert_eq!(s.take(None, &names(&["Dockerfile", "app.sh"])).index, small.index);
+        assert_eq!(
+            s.take(None, &names(&["Dockerfile", "app.sh"])).index,
+            small.index
+        );
     }
 
     #[test]

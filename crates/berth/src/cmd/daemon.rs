@@ -52,6 +52,8 @@ pub fn run(a: DaemonArgs) -> Result<i32> {
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        // Plain text in a log file (colour escapes only on a terminal).
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     let path = a
         .listen
