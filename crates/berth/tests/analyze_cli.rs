@@ -1,6 +1,8 @@
 //! `berth analyze` as a user runs it: CI mode against `.dive-ci` files, `CI=true`,
 //! `--json`, bad configs, the TUI in tmux, and an image exported by a real dockerd.
 
+mod support;
+
 use berth_analyze::fixture::{write_docker_archive, Entry, FLayer};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -308,71 +310,23 @@ fn tui_in_tmux_shows_layers_moves_and_quits() {
     assert!(done.contains("EXIT=0"), "{done}");
 }
 
-/// Kills the private dockerd when the test ends.
-struct Dockerd(std::process::Child, PathBuf);
-
-impl Drop for Dockerd {
-    fn drop(&mut self) {
-        let _ = Command::new("kill").arg(self.0.id().to_string()).status();
-        let _ = self.0.wait();
-        let _ = Command::new("umount")
-            .arg("-R")
-            .arg(self.1.join("root"))
-            .stderr(std::process::Stdio::null())
-            .status();
-        let _ = std::fs::remove_dir_all(&self.1);
-    }
-}
-
 #[test]
 fn image_from_a_real_dockerd() {
     if !have("dockerd") || !have("docker") {
         eprintln!("SKIP: dockerd/docker not installed");
         return;
     }
-    let dir = tmpdir("dockerd");
-    let sock = dir.join("d.sock");
-    let host = format!("unix://{}", sock.display());
-    let child = Command::new("dockerd")
-        .args([
-            "--data-root",
-            dir.join("root").to_str().unwrap(),
-            "--exec-root",
-            dir.join("exec").to_str().unwrap(),
-        ])
-        .args([
-            "--host",
-            &host,
-            "--pidfile",
-            dir.join("d.pid").to_str().unwrap(),
-        ])
-        .args(["--bridge", "none", "--iptables=false", "--ip6tables=false"])
-        .stdout(std::fs::File::create(dir.join("log")).unwrap())
-        .stderr(std::fs::File::create(dir.join("log2")).unwrap())
-        .spawn()
-        .unwrap();
-    let _d = Dockerd(child, dir.clone());
-    let start = Instant::now();
-    while Command::new("docker")
-        .args(["-H", &host, "version"])
-        .output()
-        .map(|o| !o.status.success())
-        .unwrap_or(true)
-    {
-        if start.elapsed() > Duration::from_secs(30) {
-            eprintln!(
-                "SKIP: private dockerd did not start: {}",
-                std::fs::read_to_string(dir.join("log2")).unwrap_or_default()
-            );
+    let dk = match support::Dockerd::try_start(&["--ip6tables=false"]) {
+        Ok(d) => d,
+        Err(e) => {
+            eprintln!("SKIP: private dockerd did not start: {e}");
             return;
         }
-        std::thread::sleep(Duration::from_millis(200));
-    }
+    };
+    let dir = tmpdir("dockerd");
+    let host = dk.host();
     let img = archive(&dir, false);
-    let o = Command::new("docker")
-        .args(["-H", &host, "load", "-i", img.to_str().unwrap()])
-        .output()
-        .unwrap();
+    let o = dk.docker(&["load", "-i", img.to_str().unwrap()]);
     assert!(o.status.success(), "{}", text(&o));
     let o = berth(
         &[

@@ -16,78 +16,8 @@ use sha2::Digest as _;
 use std::collections::BTreeMap;
 use std::io::Read;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Command, Output};
 use support::*;
-
-/// A dockerd on its own socket, data root and exec root, stopped by PID on drop.
-struct Dockerd {
-    dir: tempfile::TempDir,
-    child: Child,
-}
-
-impl Dockerd {
-    fn start() -> Option<Dockerd> {
-        if !have("dockerd") || !have("docker") {
-            return None;
-        }
-        let dir = tempfile::Builder::new()
-            .prefix("dockerd-diff")
-            .tempdir()
-            .unwrap();
-        let d = dir.path();
-        let log = std::fs::File::create(d.join("dockerd.log")).unwrap();
-        let child = Command::new("dockerd")
-            .arg("--host")
-            .arg(format!("unix://{}", d.join("d.sock").display()))
-            .arg("--data-root")
-            .arg(d.join("data"))
-            .arg("--exec-root")
-            .arg(d.join("exec"))
-            .arg("--pidfile")
-            .arg(d.join("d.pid"))
-            .args(["--bridge", "none", "--iptables=false", "--ip-masq=false"])
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .ok()?;
-        let me = Dockerd { dir, child };
-        let t = Instant::now();
-        while t.elapsed() < Duration::from_secs(60) {
-            if me.docker(&["version"]).status.success() {
-                return Some(me);
-            }
-            std::thread::sleep(Duration::from_millis(200));
-        }
-        panic!(
-            "dockerd did not start: {}",
-            std::fs::read_to_string(me.dir.path().join("dockerd.log")).unwrap_or_default()
-        );
-    }
-
-    fn host(&self) -> String {
-        format!("unix://{}", self.dir.path().join("d.sock").display())
-    }
-
-    fn docker(&self, args: &[&str]) -> Output {
-        docker_at(&self.host(), &self.dir.path().join("cfg"), args)
-    }
-}
-
-impl Drop for Dockerd {
-    fn drop(&mut self) {
-        unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
-        let t = Instant::now();
-        while t.elapsed() < Duration::from_secs(15) {
-            if let Ok(Some(_)) = self.child.try_wait() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 fn docker_at(host: &str, cfg: &Path, args: &[&str]) -> Output {
     Command::new("docker")
@@ -293,15 +223,21 @@ fn add_generated(ctx: &Path) {
 
 #[test]
 fn dockerfiles_build_the_same_as_docker_legacy_builder() {
-    let Some(dockerd) = Dockerd::start() else {
+    let Some(dockerd) = Dockerd::start(&["--ip-masq=false"]) else {
         eprintln!("skipping: dockerd is not installed");
         return;
     };
+    // Through `docker_at` (DOCKER_BUILDKIT=0) on both sides.
+    let dockerd_cfg = dockerd.config_dir();
     let berth = Daemon::start();
     let busybox = busybox_tar(berth.dir.path());
     let bb = busybox.to_str().unwrap();
     ok(berth.berth(&["import", "-c", "CMD [\"sh\"]", bb, "busybox"]));
-    ok(dockerd.docker(&["import", "-c", "CMD [\"sh\"]", bb, "busybox"]));
+    ok(docker_at(
+        &dockerd.host(),
+        &dockerd_cfg,
+        &["import", "-c", "CMD [\"sh\"]", bb, "busybox"],
+    ));
     let cases_dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/build_diff");
     let mut cases: Vec<PathBuf> = std::fs::read_dir(&cases_dir)
         .unwrap()
@@ -327,7 +263,7 @@ fn dockerfiles_build_the_same_as_docker_legacy_builder() {
             &tag,
             ctx.to_str().unwrap(),
         ];
-        let d_out = dockerd.docker(&args);
+        let d_out = docker_at(&dockerd.host(), &dockerd_cfg, &args);
         assert!(d_out.status.success(), "dockerd {name}: {}", stderr(&d_out));
         let b_out = docker_at(&berth.host(), &berth_cfg, &args);
         assert!(b_out.status.success(), "berth {name}: {}", stderr(&b_out));
@@ -336,14 +272,14 @@ fn dockerfiles_build_the_same_as_docker_legacy_builder() {
             let o = docker_at(host, cfg, &["image", "inspect", &tag]);
             serde_json::from_str::<Value>(&ok(o)).unwrap()[0].clone()
         };
-        let d_cfg = config_fields(&inspect(&dockerd.host(), &dockerd.dir.path().join("cfg")));
+        let d_cfg = config_fields(&inspect(&dockerd.host(), &dockerd_cfg));
         let b_cfg = config_fields(&inspect(&berth.host(), &berth_cfg));
         if d_cfg != b_cfg {
             failures.push(format!(
                 "{name}: config differs\n docker: {d_cfg:?}\n berth:  {b_cfg:?}"
             ));
         }
-        let d_hist = history(&dockerd.host(), &dockerd.dir.path().join("cfg"), &tag);
+        let d_hist = history(&dockerd.host(), &dockerd_cfg, &tag);
         let b_hist = history(&berth.host(), &berth_cfg, &tag);
         if d_hist.len() != b_hist.len()
             || d_hist.iter().map(|h| &h.1).ne(b_hist.iter().map(|h| &h.1))
@@ -358,7 +294,7 @@ fn dockerfiles_build_the_same_as_docker_legacy_builder() {
             assert!(o.status.success(), "save {name}: {}", stderr(&o));
             o.stdout
         };
-        let d_fs = filesystem(&save(&dockerd.host(), &dockerd.dir.path().join("cfg")));
+        let d_fs = filesystem(&save(&dockerd.host(), &dockerd_cfg));
         let b_fs = filesystem(&save(&berth.host(), &berth_cfg));
         let mut diffs = Vec::new();
         for (p, e) in &d_fs {

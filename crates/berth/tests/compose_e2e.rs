@@ -713,87 +713,14 @@ fn docker_compose_1_29_v3_recreate_keeps_volumes() {
     assert_eq!(labelled(&d, "dcv3"), (0, 0, 0));
 }
 
-/// A private dockerd (the anchor) on a temp socket, stopped by its PID on drop.
-struct Dockerd {
-    dir: tempfile::TempDir,
-    child: std::process::Child,
-}
-
-impl Dockerd {
-    fn start() -> Option<Dockerd> {
-        if !have("dockerd") || !have("docker") {
-            eprintln!("SKIP: dockerd not installed");
-            return None;
-        }
-        let dir = tempfile::Builder::new()
-            .prefix("bcd")
-            .tempdir_in("/tmp")
-            .unwrap();
-        let p = dir.path();
-        let child = Command::new("dockerd")
-            .arg("--host")
-            .arg(format!("unix://{}", p.join("d.sock").display()))
-            .arg("--data-root")
-            .arg(p.join("data"))
-            .arg("--exec-root")
-            .arg(p.join("exec"))
-            .arg("--pidfile")
-            .arg(p.join("d.pid"))
-            .args(["--bridge", "none", "--iptables=false"])
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(p.join("dockerd.log")).unwrap())
-            .spawn()
-            .unwrap();
-        let d = Dockerd { dir, child };
-        let t = Instant::now();
-        while t.elapsed() < Duration::from_secs(60) {
-            if d.docker(&["version"]).status.success() {
-                return Some(d);
-            }
-            std::thread::sleep(Duration::from_millis(200));
-        }
-        panic!(
-            "dockerd did not start: {}",
-            std::fs::read_to_string(d.dir.path().join("dockerd.log")).unwrap_or_default()
-        );
-    }
-    fn host(&self) -> String {
-        format!("unix://{}", self.dir.path().join("d.sock").display())
-    }
-    fn docker(&self, args: &[&str]) -> Output {
-        Command::new("docker")
-            .env("DOCKER_HOST", self.host())
-            .env("DOCKER_CONFIG", self.dir.path().join("config"))
-            .args(args)
-            .output()
-            .unwrap()
-    }
-}
-
-impl Drop for Dockerd {
-    fn drop(&mut self) {
-        // SAFETY: signalling the child we started, by its PID.
-        unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
-        let t = Instant::now();
-        while t.elapsed() < Duration::from_secs(15) {
-            if let Ok(Some(_)) = self.child.try_wait() {
-                break;
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        release_tree(self.dir.path());
-    }
-}
-
 /// The same v3-spec project run by `berth compose` on berth's daemon and on the anchor
 /// dockerd: same container names, same label keys, the same config hashes (so the hash
 /// does not depend on the daemon), the same objects labelled, the same second-`up`
 /// behaviour, and `down -v` clearing both.
 #[test]
 fn same_project_on_berth_and_on_dockerd() {
-    let Some(dk) = Dockerd::start() else {
+    let Some(dk) = Dockerd::start(&[]) else {
+        eprintln!("SKIP: dockerd not installed");
         return;
     };
     let d = daemon();

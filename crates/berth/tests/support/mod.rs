@@ -412,3 +412,140 @@ pub fn busybox_web_tar(dir: &Path, name: &str, dirs: &[&str], applets: &[&str]) 
     b.finish().unwrap();
     path
 }
+
+/// The anchor: a real dockerd (Debian's docker.io) on its own socket, data root, exec
+/// root and pidfile under a temp dir, with no bridge and no iptables rules, stopped by
+/// its PID on drop (SIGTERM, SIGKILL after 15 s) and its leftover mounts detached.
+pub struct Dockerd {
+    pub dir: tempfile::TempDir,
+    child: Child,
+}
+
+impl Dockerd {
+    /// How long [`Dockerd::try_start`] waits for `docker version` to answer.
+    pub const START_TIMEOUT: Duration = Duration::from_secs(60);
+
+    /// `dockerd` and the `docker` CLI are both installed.
+    pub fn installed() -> bool {
+        have("dockerd") && have("docker")
+    }
+
+    /// A dockerd started with `extra` flags, or `None` when dockerd or the docker CLI
+    /// is not installed (the caller says it skips). Panics when it does not start.
+    #[track_caller]
+    pub fn start(extra: &[&str]) -> Option<Dockerd> {
+        if !Dockerd::installed() {
+            return None;
+        }
+        match Dockerd::try_start(extra) {
+            Ok(d) => Some(d),
+            Err(e) => panic!("{e}"),
+        }
+    }
+
+    /// A dockerd started with `extra` flags, once `docker version` answers on its
+    /// socket. The error says why not: not installed, not spawned, exited, or no
+    /// answer within [`Dockerd::START_TIMEOUT`] (with the tail of dockerd's log).
+    pub fn try_start(extra: &[&str]) -> Result<Dockerd, String> {
+        if !Dockerd::installed() {
+            return Err("dockerd is not installed (apt-get install docker.io)".into());
+        }
+        // A short path under /tmp: the socket and containerd's sockets below the exec
+        // root must fit a sockaddr_un.
+        let dir = tempfile::Builder::new()
+            .prefix("dockerd")
+            .tempdir_in("/tmp")
+            .map_err(|e| format!("temp dir for dockerd: {e}"))?;
+        let p = dir.path();
+        let log = std::fs::File::create(p.join("dockerd.log"))
+            .map_err(|e| format!("dockerd log: {e}"))?;
+        let child = Command::new("dockerd")
+            .arg("--host")
+            .arg(format!("unix://{}", p.join("d.sock").display()))
+            .arg("--data-root")
+            .arg(p.join("data"))
+            .arg("--exec-root")
+            .arg(p.join("exec"))
+            .arg("--pidfile")
+            .arg(p.join("d.pid"))
+            .args(["--bridge", "none", "--iptables=false"])
+            .args(extra)
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .map_err(|e| format!("spawn dockerd: {e}"))?;
+        let mut d = Dockerd { dir, child };
+        let t = Instant::now();
+        loop {
+            if d.docker(&["version"]).status.success() {
+                return Ok(d);
+            }
+            if let Ok(Some(status)) = d.child.try_wait() {
+                return Err(format!(
+                    "dockerd exited ({status}) before answering `docker version`; {}",
+                    d.log_tail(40)
+                ));
+            }
+            if t.elapsed() > Dockerd::START_TIMEOUT {
+                return Err(format!(
+                    "dockerd did not answer `docker version` on {} within {} s; {}",
+                    d.host(),
+                    Dockerd::START_TIMEOUT.as_secs(),
+                    d.log_tail(40)
+                ));
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+
+    pub fn socket(&self) -> PathBuf {
+        self.dir.path().join("d.sock")
+    }
+    pub fn host(&self) -> String {
+        format!("unix://{}", self.socket().display())
+    }
+    /// The (private, empty) `DOCKER_CONFIG` of [`Dockerd::docker`].
+    pub fn config_dir(&self) -> PathBuf {
+        self.dir.path().join("config")
+    }
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("dockerd.log")).unwrap_or_default()
+    }
+    /// The last `n` lines of dockerd's log, introduced as such.
+    fn log_tail(&self, n: usize) -> String {
+        let log = self.log();
+        let lines: Vec<&str> = log.lines().collect();
+        format!(
+            "last lines of {}:\n{}",
+            self.dir.path().join("dockerd.log").display(),
+            lines[lines.len().saturating_sub(n)..].join("\n")
+        )
+    }
+
+    /// `docker <args>` (the real CLI) against this dockerd.
+    pub fn docker(&self, args: &[&str]) -> Output {
+        Command::new("docker")
+            .env("DOCKER_HOST", self.host())
+            .env("DOCKER_CONFIG", self.config_dir())
+            .args(args)
+            .output()
+            .expect("run docker")
+    }
+}
+
+impl Drop for Dockerd {
+    fn drop(&mut self) {
+        // SAFETY: signalling the child we started, by its PID.
+        unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
+        let t = Instant::now();
+        while t.elapsed() < Duration::from_secs(15) {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        release_tree(self.dir.path());
+    }
+}
