@@ -91,22 +91,9 @@ impl Engine {
     /// At daemon start, once networking is up: removes the `--rm` containers that are not
     /// running (as dockerd does), such as one whose removal an unclean stop undid.
     pub async fn remove_autoremove_leftovers(self: &Arc<Self>) {
-        let ids: Vec<String> = self
-            .containers
-            .by_id
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .values()
-            .map(|c| c.snapshot())
-            .filter(|r| {
-                r.host_config.auto_remove.unwrap_or(false)
-                    && !matches!(r.state.status.as_str(), "running" | "paused" | "restarting")
-            })
-            .map(|r| r.id)
-            .collect();
-        for id in ids {
-            if let Err(e) = self.container_remove(&id, true, true).await {
-                tracing::warn!(container = %id, "removing a --rm container left over: {e}");
+        for r in self.stopped_records(|r| r.host_config.auto_remove.unwrap_or(false)) {
+            if let Err(e) = self.container_remove(&r.id, true, true).await {
+                tracing::warn!(container = %r.id, "removing a --rm container left over: {e}");
             }
         }
     }

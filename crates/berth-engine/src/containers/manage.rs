@@ -84,27 +84,14 @@ impl Engine {
             .first()
             .map(|u| crate::filters::parse_until(u))
             .transpose()?;
-        let recs: Vec<ContainerRecord> = self
-            .containers
-            .by_id
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .values()
-            .map(|c| c.snapshot())
-            .collect();
-        let mut deleted = Vec::new();
-        let mut reclaimed = 0;
-        for r in recs {
-            if matches!(r.state.status.as_str(), "running" | "paused") {
-                continue;
-            }
-            if let Some(u) = until {
-                let created = chrono::DateTime::parse_from_rfc3339(&r.created)
+        let recs = self.stopped_records(|r| {
+            let created = || {
+                chrono::DateTime::parse_from_rfc3339(&r.created)
                     .map(|t| t.timestamp())
-                    .unwrap_or(0);
-                if created >= u {
-                    continue;
-                }
+                    .unwrap_or(0)
+            };
+            if until.is_some_and(|u| created() >= u) {
+                return false;
             }
             let labels: std::collections::BTreeMap<String, String> = r
                 .config
@@ -113,9 +100,11 @@ impl Engine {
                 .unwrap_or_default()
                 .into_iter()
                 .collect();
-            if !filters.labels_match(&labels) {
-                continue;
-            }
+            filters.labels_match(&labels)
+        });
+        let mut deleted = Vec::new();
+        let mut reclaimed = 0;
+        for r in recs {
             let size = dir_size(&self.ctr_dir(&r.id).join("upper"));
             match self.container_remove(&r.id, false, false).await {
                 Ok(()) => {

@@ -305,6 +305,24 @@ impl Engine {
             ))),
         }
     }
+
+    /// Snapshots of the containers that are not running (nor paused, nor restarting)
+    /// and that `keep` accepts: the candidates of prune and of the `--rm` sweep.
+    pub(crate) fn stopped_records(
+        &self,
+        keep: impl Fn(&ContainerRecord) -> bool,
+    ) -> Vec<ContainerRecord> {
+        self.containers
+            .by_id
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .values()
+            .map(|c| c.snapshot())
+            .filter(|r| {
+                !matches!(r.state.status.as_str(), "running" | "paused" | "restarting") && keep(r)
+            })
+            .collect()
+    }
 }
 
 fn apply_exit(r: &mut ContainerRecord, exit: &berth_runtime::ExitRecord) {
