@@ -131,10 +131,13 @@ pub struct Peeked {
     pub names: Vec<String>,
 }
 
+/// The rest of a tar after [`peek`]: the bytes it read, then the stream.
+pub type Rest<R> = io::Chain<io::Cursor<Vec<u8>>, R>;
+
 /// Reads the start of a (decompressed) context tar: the manifest header if there is
 /// one (consumed) and the names of the entries in the next [`PEEK_BYTES`]. Returns
 /// them and a reader giving the rest of the tar from where the manifest ended.
-pub fn peek<R: Read>(mut r: R) -> io::Result<(Peeked, io::Chain<io::Cursor<Vec<u8>>, R>)> {
+pub fn peek<R: Read>(mut r: R) -> io::Result<(Peeked, Rest<R>)> {
     let mut peeked = Peeked::default();
     let mut head = vec![0u8; 512];
     let n = crate::reuse::read_full(&mut r, &mut head)?;

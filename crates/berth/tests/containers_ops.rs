@@ -268,6 +268,12 @@ fn cp_both_ways_keeps_symlinks_inside_and_export() {
         .trim()
         .to_string();
     ok(d.berth(&["stop", "-t", "0", "c"]));
+    // The shim answers before it unmounts the rootfs: count once it is done.
+    let state = d.dir.path().join("exec/containers").join(&id);
+    let t0 = Instant::now();
+    while !berth_runtime::status::shim_gone(&state) && t0.elapsed() < Duration::from_secs(10) {
+        std::thread::sleep(Duration::from_millis(10));
+    }
     let before = mounts_mentioning(&id);
     ok(d.berth(&["cp", "c:/tmp/file.txt", &s(&out.join("after-stop.txt"))]));
     assert_eq!(

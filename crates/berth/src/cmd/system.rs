@@ -154,4 +154,3 @@ pub fn system(opts: &ClientOpts, c: SystemCmd) -> Result<i32> {
         }
     }
 }
-
