@@ -312,12 +312,8 @@ impl Engine {
         &self,
         keep: impl Fn(&ContainerRecord) -> bool,
     ) -> Vec<ContainerRecord> {
-        self.containers
-            .by_id
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .values()
-            .map(|c| c.snapshot())
+        self.all_records()
+            .into_iter()
             .filter(|r| {
                 !matches!(r.state.status.as_str(), "running" | "paused" | "restarting") && keep(r)
             })
