@@ -6,6 +6,10 @@
 #   2. a 200 MB / 2000-file COPY context, cold (--no-cache) and cached.
 # The same docker CLI drives both daemons (so the client-side context tarring is the
 # same); berth's own CLI is measured too. Median of ROUNDS runs.
+# The berth CLI uploads incrementally (files whose stat did not change since the last
+# upload stay out of the tar: crates/berth-build/src/upload.rs), so its "cold" rows are
+# --no-cache rebuilds of an unchanged context; "all touched" is the same after `touch`ing
+# every file, when it sends the whole context.
 # Anchors (issue 5): docker 1.43 s / 0.070 s and 6.4 s / 2.0 s on this machine;
 # targets berth <= 0.3x / <= 0.5x and <= 0.4x / <= 0.1x.
 # The docker CLI alone (against bench/build_sink.py, a daemon that does no work) is the
@@ -74,7 +78,7 @@ printf 'FROM busybox\nCOPY data /data\n' > "$W/big/Dockerfile"
 # charged to the other's next build.
 timed() { local t; sync; t=$(now); "$@" >/dev/null; echo "$(now) - $t" | bc; }
 
-declare -a dsc dsw bsc bsw xsc xsw dbc dbw bbc bbw xbc xbw ksc kbc
+declare -a dsc dsw bsc bsw xsc xsw dbc dbw bbc bbw xbc xbw xbt ksc kbc
 # One group per client/daemon pair; the pairs take turns going first, so none always runs
 # right after another daemon's build (and its background clean-up).
 run_d() {
@@ -94,6 +98,9 @@ run_b() {
   xsw+=("$(timed B build --network none -t small "$W/small")")
   xbc+=("$(timed B build --network none --no-cache -t big "$W/big")")
   xbw+=("$(timed B build --network none -t big "$W/big")")
+  # Every file's stat changed (as after a fresh checkout): the berth CLI sends them all.
+  touch "$W"/big/data/*
+  xbt+=("$(timed B build --network none --no-cache -t big "$W/big")")
 }
 run_sink() {
   ksc+=("$(timed SK build --network none --no-cache -t small "$W/small")")
@@ -120,5 +127,6 @@ row "200MB COPY, cold (docker CLI)" "$(m "${bbc[@]}")" "$(m "${dbc[@]}")" "<= 0.
 row "200MB COPY, cached (docker CLI)" "$(m "${bbw[@]}")" "$(m "${dbw[@]}")" "<= 0.10 (anchor docker 2.0s)"
 row "200MB COPY, cold (berth CLI)" "$(m "${xbc[@]}")" "$(m "${dbc[@]}")" "<= 0.40"
 row "200MB COPY, cached (berth CLI)" "$(m "${xbw[@]}")" "$(m "${dbw[@]}")" "<= 0.10"
+row "200MB COPY, cold, all touched" "$(m "${xbt[@]}")" "$(m "${dbc[@]}")" "(berth CLI sends every file)"
 printf '%-34s %9.3fs %9.3fs %8.2f  %s\n' "docker CLI alone, 5-step" "$(m "${ksc[@]}")" "$(m "${dsw[@]}")" "$(echo "$(m "${ksc[@]}") / $(m "${dsw[@]}")" | bc -l)" "(no-work daemon; ratio vs docker cached)"
 printf '%-34s %9.3fs %9.3fs %8.2f  %s\n' "docker CLI alone, 200MB COPY" "$(m "${kbc[@]}")" "$(m "${dbw[@]}")" "$(echo "$(m "${kbc[@]}") / $(m "${dbw[@]}")" | bc -l)" "(no-work daemon; ratio vs docker cached)"
