@@ -95,9 +95,10 @@ pub fn host_group_name(gid: u32) -> String {
 /// previous hash without reading its content: the kernel sets ctime on every write,
 /// rename or chmod and nothing can set it back, so — unlike a size+mtime check, which
 /// misses a same-size rewrite within one mtime tick — an unchanged stamp means the
-/// bytes were not touched since they were hashed. Persist it
-/// with [`HashCache::save`] (temp file, fsync, rename) and reload with
-/// [`HashCache::load`].
+/// bytes were not touched since they were hashed. Entries are keyed by the file's full
+/// path and tarsum name. [`HashCache::save`] (temp file, fsync, rename) and
+/// [`HashCache::load`] persist it for tools; the daemon keeps it in memory only (its
+/// context directories do not survive a restart, so neither would an entry's inode).
 #[derive(Debug, Default)]
 pub struct HashCache {
     entries: Mutex<HashMap<String, CachedHash>>,
@@ -160,8 +161,19 @@ impl HashCache {
         self.len() == 0
     }
 
-    fn key(name: &str, style: HashStyle) -> String {
-        format!("{}:{name}", style as u8)
+    /// Entries are per file *and* per tarsum name (the name is part of the hash).
+    fn key(full: &Path, name: &str, style: HashStyle) -> String {
+        format!("{}:{name}\0{}", style as u8, full.display())
+    }
+
+    /// Keeps only the entries of files for which `keep(full path)` holds.
+    pub fn retain(&self, keep: impl Fn(&Path) -> bool) {
+        if let Ok(mut e) = self.entries.lock() {
+            e.retain(|k, _| match k.split_once('\0') {
+                Some((_, full)) => keep(Path::new(full)),
+                None => false,
+            });
+        }
     }
 
     fn stamp(meta: &fs::Metadata, hash: String) -> CachedHash {
@@ -179,16 +191,25 @@ impl HashCache {
         }
     }
 
-    fn get(&self, name: &str, style: HashStyle, meta: &fs::Metadata) -> Option<String> {
+    fn get(
+        &self,
+        full: &Path,
+        name: &str,
+        style: HashStyle,
+        meta: &fs::Metadata,
+    ) -> Option<String> {
         let e = self.entries.lock().ok()?;
-        let c = e.get(&Self::key(name, style))?;
+        let c = e.get(&Self::key(full, name, style))?;
         let now = Self::stamp(meta, c.hash.clone());
         (now == *c).then(|| c.hash.clone())
     }
 
-    fn put(&self, name: &str, style: HashStyle, meta: &fs::Metadata, hash: &str) {
+    fn put(&self, full: &Path, name: &str, style: HashStyle, meta: &fs::Metadata, hash: &str) {
         if let Ok(mut e) = self.entries.lock() {
-            e.insert(Self::key(name, style), Self::stamp(meta, hash.to_string()));
+            e.insert(
+                Self::key(full, name, style),
+                Self::stamp(meta, hash.to_string()),
+            );
         }
     }
 }
@@ -330,7 +351,7 @@ pub fn file_hash_cached(
         Some(c) => {
             let m = fs::symlink_metadata(full)?;
             if m.is_file() {
-                if let Some(h) = c.get(name, style, &m) {
+                if let Some(h) = c.get(full, name, style, &m) {
                     return Ok(h);
                 }
             }
@@ -341,7 +362,7 @@ pub fn file_hash_cached(
     let hash = compute_file_hash(full, name, style)?;
     if let (Some(c), Some(m)) = (cache, meta) {
         if m.is_file() {
-            c.put(name, style, &m, &hash);
+            c.put(full, name, style, &m, &hash);
         }
     }
     Ok(hash)
@@ -589,6 +610,16 @@ mod tests {
         let h3 = dir_hash_cached(d.path(), "src", HashStyle::Context, Some(&cache), None).unwrap();
         assert_ne!(h2, h3);
         assert_eq!(h3, dir_hash(d.path(), "src").unwrap());
+        // The same relative name in another directory is another file.
+        let other = tempfile::tempdir().unwrap();
+        fs::create_dir_all(other.path().join("src")).unwrap();
+        fs::write(other.path().join("src/f"), b"other").unwrap();
+        let h4 =
+            dir_hash_cached(other.path(), "src", HashStyle::Context, Some(&cache), None).unwrap();
+        assert_eq!(h4, dir_hash(other.path(), "src").unwrap());
+        assert_eq!(cache.len(), 2);
+        cache.retain(|p| p.starts_with(other.path()));
+        assert_eq!(cache.len(), 1);
     }
 
     #[test]

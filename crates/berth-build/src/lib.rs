@@ -51,8 +51,8 @@
 //!    [`evolve::CopyStep::created_by`], layer from [`layer::copy_layer_tar`].
 //! 4. After each stage [`frontend::BuildPlan::finish_stage`]; at the end print
 //!    [`frontend::BuildPlan::unused_build_args_warning`]. Keep one
-//!    [`checksum::HashCache`] across builds (saved crash-safely) to skip re-hashing
-//!    unchanged context files.
+//!    [`checksum::HashCache`] across builds (in memory, pruned to what the build
+//!    slots hold) to skip re-hashing unchanged context files.
 
 pub mod archive;
 pub mod args;

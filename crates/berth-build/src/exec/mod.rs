@@ -160,7 +160,10 @@ impl Builder {
     /// `<data_root>/tmp`.
     pub fn new(data_root: &Path) -> Builder {
         let root = data_root.join("builder");
-        let hash_cache = HashCache::load(&root.join("hash-cache.json"));
+        // Hashes of context files, in memory only: the context directories they
+        // describe are removed below. (Earlier versions persisted it here.)
+        let _ = std::fs::remove_file(root.join("hash-cache.json"));
+        let hash_cache = HashCache::default();
         // Context directories of builds a crash interrupted (a finished one removes its
         // own). The builder is made on the first build, before any slot is taken.
         if let Ok(rd) = std::fs::read_dir(&root) {
@@ -281,9 +284,13 @@ impl Builder {
         if ctx_dir.keep {
             slot.holds = Some(holding);
         }
-        if let Err(e) = self.hash_cache.save(&self.root.join("hash-cache.json")) {
-            tracing::warn!("saving the build hash cache: {e}");
-        }
+        // Forget hashes of files the slot no longer holds.
+        let slot_dir = &ctx_dir.path;
+        self.hash_cache
+            .retain(|full| match full.strip_prefix(slot_dir) {
+                Ok(rel) => ctx_dir.keep && ctx.tar_paths.contains(rel.to_string_lossy().as_ref()),
+                Err(_) => true,
+            });
         drop(ctx_dir);
         drop(slot);
         res
