@@ -2,89 +2,24 @@
 //!
 //! HEALTHCHECK options are Go durations (`30s`, `1m30s`, `1.5h`, `250ms`) stored in the
 //! image config as integer nanoseconds, and the legacy builder's history entry prints
-//! them with Go's `String()` (`1m30s`, `0s`). Hand-written: both are tiny and
-//! `humantime` accepts a different syntax.
+//! them with Go's `String()` (`1m30s`, `0s`). The grammar is `berth_oci::duration`'s;
+//! this adds Go's error wording and the formatter. Hand-written: `humantime` accepts a
+//! different syntax.
+
+use crate::parser::go_quote;
 
 /// Parses a Go duration string into nanoseconds. Errors use Go's wording.
 pub fn parse_go_duration(s: &str) -> Result<i64, String> {
-    let orig = s;
-    let invalid = || format!("time: invalid duration {}", crate::parser::go_quote(orig));
-    let mut s = s;
-    let mut neg = false;
-    if let Some(r) = s.strip_prefix('-') {
-        neg = true;
-        s = r;
-    } else if let Some(r) = s.strip_prefix('+') {
-        s = r;
-    }
-    if s == "0" {
-        return Ok(0);
-    }
-    if s.is_empty() {
-        return Err(invalid());
-    }
-    let mut total: f64 = 0.0;
-    let mut total_ns: i128 = 0;
-    while !s.is_empty() {
-        let int_len = s.chars().take_while(|c| c.is_ascii_digit()).count();
-        let int_part = &s[..int_len];
-        s = &s[int_len..];
-        let mut frac_part = "";
-        if let Some(r) = s.strip_prefix('.') {
-            let n = r.chars().take_while(|c| c.is_ascii_digit()).count();
-            frac_part = &r[..n];
-            s = &r[n..];
-        }
-        if int_part.is_empty() && frac_part.is_empty() {
-            return Err(invalid());
-        }
-        let unit_len = s
-            .chars()
-            .take_while(|c| *c != '.' && !c.is_ascii_digit())
-            .map(|c| c.len_utf8())
-            .sum::<usize>();
-        if unit_len == 0 {
-            return Err(format!(
-                "time: missing unit in duration {}",
-                crate::parser::go_quote(orig)
-            ));
-        }
-        let unit = &s[..unit_len];
-        s = &s[unit_len..];
-        let mult: i128 = match unit {
-            "ns" => 1,
-            "us" | "µs" | "μs" => 1_000,
-            "ms" => 1_000_000,
-            "s" => 1_000_000_000,
-            "m" => 60_000_000_000,
-            "h" => 3_600_000_000_000,
-            _ => {
-                return Err(format!(
-                    "time: unknown unit {} in duration {}",
-                    crate::parser::go_quote(unit),
-                    crate::parser::go_quote(orig)
-                ))
-            }
-        };
-        let whole: i128 = if int_part.is_empty() {
-            0
-        } else {
-            int_part.parse::<i128>().map_err(|_| invalid())?
-        };
-        total_ns += whole * mult;
-        if !frac_part.is_empty() {
-            let f: f64 = format!("0.{frac_part}").parse().map_err(|_| invalid())?;
-            total += f * mult as f64;
-        }
-        if total_ns > i64::MAX as i128 {
-            return Err(invalid());
-        }
-    }
-    let v = total_ns + total as i128;
-    if v > i64::MAX as i128 {
-        return Err(invalid());
-    }
-    Ok(if neg { -(v as i64) } else { v as i64 })
+    use berth_oci::duration::GoDurationError as E;
+    berth_oci::duration::parse_go_duration(s).map_err(|e| match e {
+        E::Invalid => format!("time: invalid duration {}", go_quote(s)),
+        E::MissingUnit => format!("time: missing unit in duration {}", go_quote(s)),
+        E::UnknownUnit(unit) => format!(
+            "time: unknown unit {} in duration {}",
+            go_quote(&unit),
+            go_quote(s)
+        ),
+    })
 }
 
 fn fmt_frac(buf: &mut Vec<u8>, mut v: u64, prec: usize) -> u64 {

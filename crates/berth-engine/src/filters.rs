@@ -68,34 +68,21 @@ impl Filters {
 }
 
 /// An `until` filter value as unix seconds: a timestamp (seconds or RFC 3339) or a Go
-/// duration (`24h`, `10m30s`) counted back from now.
+/// duration (`24h`, `10m30s`) counted back from now; empty means now.
 pub fn parse_until(v: &str) -> Result<i64> {
-    let bad = || EngineError::BadRequest(format!("invalid filter 'until={v}'"));
     if let Ok(secs) = v.parse::<f64>() {
         return Ok(secs as i64);
     }
     if let Ok(t) = chrono::DateTime::parse_from_rfc3339(v) {
         return Ok(t.timestamp());
     }
-    let (mut total, mut num) = (0f64, String::new());
-    for c in v.chars() {
-        if c.is_ascii_digit() || c == '.' {
-            num.push(c);
-            continue;
-        }
-        let n: f64 = num.parse().map_err(|_| bad())?;
-        num.clear();
-        total += n * match c {
-            'h' => 3600.0,
-            'm' => 60.0,
-            's' => 1.0,
-            _ => return Err(bad()),
-        };
-    }
-    if !num.is_empty() {
-        return Err(bad());
-    }
-    Ok(chrono::Utc::now().timestamp() - total as i64)
+    let ns = if v.is_empty() {
+        0
+    } else {
+        berth_oci::duration::parse_go_duration(v)
+            .map_err(|_| EngineError::BadRequest(format!("invalid filter 'until={v}'")))?
+    };
+    Ok(chrono::Utc::now().timestamp() - ns / 1_000_000_000)
 }
 
 /// Go's `path.Match`: `*`, `?`, `[...]` classes, `\` escapes; `*` does not cross `/`.
@@ -175,5 +162,17 @@ mod tests {
         assert!(glob_match("*/*", "a/b"));
         assert!(glob_match("b?sy[a-z]ox", "busybox"));
         assert!(!glob_match("b[^u]sybox", "busybox"));
+    }
+
+    #[test]
+    fn until_values() {
+        assert_eq!(parse_until("1700000000").unwrap(), 1_700_000_000);
+        assert_eq!(parse_until("2023-11-14T22:13:20Z").unwrap(), 1_700_000_000);
+        let now = chrono::Utc::now().timestamp();
+        assert!((now - 5400 - parse_until("1h30m").unwrap()).abs() < 5);
+        assert!((now - 90 - parse_until("1m30s500ms").unwrap()).abs() < 5);
+        assert!((now - parse_until("").unwrap()).abs() < 5);
+        assert!(parse_until("10x").is_err());
+        assert!(parse_until("10m5").is_err());
     }
 }

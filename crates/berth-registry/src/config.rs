@@ -709,42 +709,23 @@ fn set_path(root: &mut Value, path: &[String], v: Value) {
     }
 }
 
-/// Parses Go-style durations: `90s`, `10m`, `1h30m`, `500ms`.
+/// Parses Go-style durations: `90s`, `10m`, `1h30m`, `500ms`; negative ones are refused.
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    use berth_oci::duration::{parse_go_duration, GoDurationError};
     let s = s.trim();
-    if s == "0" {
-        return Ok(Duration::ZERO);
-    }
-    let mut total = Duration::ZERO;
-    let mut rest = s;
-    if rest.is_empty() {
+    if s.is_empty() {
         return Err("empty duration".into());
     }
-    while !rest.is_empty() {
-        let n_end = rest
-            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-            .ok_or_else(|| format!("duration {s:?} lacks a unit (ms, s, m, h)"))?;
-        let n: f64 = rest[..n_end]
-            .parse()
-            .map_err(|_| format!("bad number in duration {s:?}"))?;
-        let after = &rest[n_end..];
-        let u_end = after
-            .find(|c: char| c.is_ascii_digit())
-            .unwrap_or(after.len());
-        let unit = &after[..u_end];
-        let secs = match unit {
-            "ns" => n / 1e9,
-            "us" | "µs" => n / 1e6,
-            "ms" => n / 1e3,
-            "s" => n,
-            "m" => n * 60.0,
-            "h" => n * 3600.0,
-            _ => return Err(format!("unknown unit {unit:?} in duration {s:?}")),
-        };
-        total += Duration::from_secs_f64(secs);
-        rest = &after[u_end..];
+    match parse_go_duration(s) {
+        Ok(ns) if ns >= 0 => Ok(Duration::from_nanos(ns as u64)),
+        Ok(_) | Err(GoDurationError::Invalid) => Err(format!("bad number in duration {s:?}")),
+        Err(GoDurationError::MissingUnit) => {
+            Err(format!("duration {s:?} lacks a unit (ms, s, m, h)"))
+        }
+        Err(GoDurationError::UnknownUnit(unit)) => {
+            Err(format!("unknown unit {unit:?} in duration {s:?}"))
+        }
     }
-    Ok(total)
 }
 
 #[cfg(test)]
@@ -897,5 +878,16 @@ mod tests {
         assert_eq!(parse_duration("500ms").unwrap(), Duration::from_millis(500));
         assert!(parse_duration("5 parsecs").is_err());
         assert!(parse_duration("12").is_err());
+        assert_eq!(parse_duration(" 0 ").unwrap(), Duration::ZERO);
+        assert_eq!(parse_duration("1.5s").unwrap(), Duration::from_millis(1500));
+        assert_eq!(parse_duration("").unwrap_err(), "empty duration");
+        assert_eq!(
+            parse_duration("-5s").unwrap_err(),
+            "bad number in duration \"-5s\""
+        );
+        assert_eq!(
+            parse_duration("5d").unwrap_err(),
+            "unknown unit \"d\" in duration \"5d\""
+        );
     }
 }

@@ -25,36 +25,26 @@ pub struct EventsArgs {
     pub until: Option<String>,
 }
 
-/// Docker's `--since`/`--until` arguments: a relative duration (`10m`, `1h30m`, `45s`) is
-/// turned into an absolute unix time here, as the docker CLI does.
+/// Docker's `--since`/`--until` arguments: a relative Go duration (`10m`, `1h30m`, `45s`)
+/// is turned into an absolute unix time here, as the docker CLI does; empty means now.
 pub fn time_arg(v: &str) -> Result<String> {
+    use berth_oci::duration::{parse_go_duration, GoDurationError};
     let v = v.trim();
     if v.parse::<f64>().is_ok() || chrono::DateTime::parse_from_rfc3339(v).is_ok() {
         return Ok(v.to_string());
     }
-    let mut total = 0f64;
-    let mut num = String::new();
-    for c in v.chars() {
-        if c.is_ascii_digit() || c == '.' {
-            num.push(c);
-            continue;
-        }
-        let n: f64 = num
-            .parse()
-            .map_err(|_| anyhow!("invalid time or duration: {v:?}"))?;
-        num.clear();
-        total += n * match c {
-            'h' => 3600.0,
-            'm' => 60.0,
-            's' => 1.0,
-            _ => return Err(anyhow!("invalid time or duration: {v:?}")),
-        };
-    }
-    if !num.is_empty() {
-        return Err(anyhow!("invalid time or duration: {v:?} (missing unit)"));
-    }
+    let ns = if v.is_empty() {
+        0
+    } else {
+        parse_go_duration(v).map_err(|e| match e {
+            GoDurationError::MissingUnit => {
+                anyhow!("invalid time or duration: {v:?} (missing unit)")
+            }
+            _ => anyhow!("invalid time or duration: {v:?}"),
+        })?
+    };
     let now = chrono::Utc::now();
-    let t = now.timestamp() as f64 + now.timestamp_subsec_nanos() as f64 / 1e9 - total;
+    let t = now.timestamp() as f64 + now.timestamp_subsec_nanos() as f64 / 1e9 - ns as f64 / 1e9;
     Ok(format!("{t:.9}"))
 }
 
@@ -137,5 +127,11 @@ mod tests {
         assert!(time_arg("10x").is_err());
         assert!(time_arg("10").is_ok());
         assert!(time_arg("5 minutes").is_err());
+        let t: f64 = time_arg("1m500ms").unwrap().parse().unwrap();
+        assert!((now - 60.5 - t).abs() < 5.0);
+        assert!(time_arg("1h30")
+            .unwrap_err()
+            .to_string()
+            .contains("missing unit"));
     }
 }

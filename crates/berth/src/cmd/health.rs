@@ -28,39 +28,11 @@ pub struct HealthFlags {
     pub no_healthcheck: bool,
 }
 
-/// A Go duration (`1h30m`, `500ms`, `2.5s`) in nanoseconds.
+/// A Go duration (`1h30m`, `500ms`, `2.5s`) in nanoseconds; spaces around it are ignored.
 pub fn parse_go_duration(s: &str) -> Result<i64> {
-    let bad = || anyhow!("invalid duration {s:?} (use a number with a unit: 500ms, 10s, 1m30s)");
-    let mut total = 0f64;
-    let mut rest = s.trim();
-    if rest == "0" {
-        return Ok(0);
-    }
-    if rest.is_empty() {
-        return Err(bad());
-    }
-    while !rest.is_empty() {
-        let num_len = rest
-            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-            .ok_or_else(bad)?;
-        let n: f64 = rest[..num_len].parse().map_err(|_| bad())?;
-        rest = &rest[num_len..];
-        let unit_len = rest
-            .find(|c: char| c.is_ascii_digit() || c == '.')
-            .unwrap_or(rest.len());
-        let mult = match &rest[..unit_len] {
-            "ns" => 1.0,
-            "us" | "µs" => 1e3,
-            "ms" => 1e6,
-            "s" => 1e9,
-            "m" => 60e9,
-            "h" => 3600e9,
-            _ => return Err(bad()),
-        };
-        total += n * mult;
-        rest = &rest[unit_len..];
-    }
-    Ok(total as i64)
+    berth_oci::duration::parse_go_duration(s.trim()).map_err(|_| {
+        anyhow!("invalid duration {s:?} (use a number with a unit: 500ms, 10s, 1m30s)")
+    })
 }
 
 impl HealthFlags {
