@@ -170,6 +170,16 @@ impl Engine {
         self.builder().context_stamps(key)
     }
 
+    /// The build cache records (`docker system df`).
+    pub fn build_cache_records(&self) -> Vec<berth_build::exec::CacheRecord> {
+        self.builder().cache_records()
+    }
+
+    /// Removes idle build contexts last used no later than `until`.
+    pub fn prune_build_cache(&self, until: Option<std::time::SystemTime>) -> (Vec<String>, u64) {
+        self.builder().prune_cache(until)
+    }
+
     fn build_files_dir(&self, id: &str) -> std::path::PathBuf {
         self.data_root()
             .join("tmp")

@@ -8,6 +8,7 @@ pub mod archive;
 pub mod build;
 pub mod changes;
 pub mod containers;
+pub mod disk_usage;
 pub mod dist;
 pub mod error;
 pub mod events;

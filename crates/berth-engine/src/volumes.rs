@@ -220,7 +220,7 @@ impl Engine {
     }
 
     /// Volume name → IDs of the containers that mount it.
-    fn volume_users(&self) -> HashMap<String, Vec<String>> {
+    pub(crate) fn volume_users(&self) -> HashMap<String, Vec<String>> {
         let mut out: HashMap<String, Vec<String>> = HashMap::new();
         for c in self.all_records() {
             for m in &c.mounts {
@@ -327,7 +327,7 @@ impl Engine {
             if !filters.labels_match(&labels) {
                 continue;
             }
-            space += dir_size(&self.volume_path(&r.name)) as i64;
+            space += crate::containers::dir_size(&self.volume_path(&r.name)) as i64;
             self.volume_delete(&r.name)?;
             deleted.push(r.name);
         }
@@ -654,19 +654,6 @@ fn dir_is_empty(p: &Path) -> bool {
     std::fs::read_dir(p)
         .map(|mut d| d.next().is_none())
         .unwrap_or(true)
-}
-
-fn dir_size(p: &Path) -> u64 {
-    let Ok(rd) = std::fs::read_dir(p) else {
-        return 0;
-    };
-    rd.flatten()
-        .map(|e| match e.metadata() {
-            Ok(m) if m.is_dir() => dir_size(&e.path()),
-            Ok(m) => m.len(),
-            Err(_) => 0,
-        })
-        .sum()
 }
 
 /// Copies what the image holds at `path` into `dest`, applying the layers bottom-up

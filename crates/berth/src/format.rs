@@ -221,8 +221,14 @@ impl Template {
     }
 }
 
-/// Docker's `units.HumanSize`: decimal units, 3 significant digits (`4.26MB`).
+/// Docker's `units.HumanSizeWithPrecision(bytes, 3)` (`docker images`: `4.26MB`).
 pub fn human_size(bytes: i64) -> String {
+    human_size_prec(bytes, 3)
+}
+
+/// Docker's `units.HumanSizeWithPrecision`: decimal units, `prec` significant digits
+/// (Go's `%.<prec>g`); `units.HumanSize` is precision 4 (`4.264MB`).
+pub fn human_size_prec(bytes: i64, prec: i32) -> String {
     let units = ["B", "kB", "MB", "GB", "TB", "PB"];
     let mut v = bytes as f64;
     let mut i = 0;
@@ -230,24 +236,16 @@ pub fn human_size(bytes: i64) -> String {
         v /= 1000.0;
         i += 1;
     }
-    // Go's %.3g: three significant digits, trailing zeros trimmed.
-    let digits = if v >= 100.0 {
-        0
-    } else if v >= 10.0 {
+    let int_digits = if v < 1.0 {
         1
     } else {
-        2
+        v.log10().floor() as i32 + 1
     };
-    let s = if i == 0 {
-        bytes.to_string()
-    } else {
-        format!("{:.*}", digits, v)
-    };
-    let s = if s.contains('.') {
-        s.trim_end_matches('0').trim_end_matches('.').to_string()
-    } else {
-        s
-    };
+    let decimals = (prec - int_digits).max(0) as usize;
+    let mut s = format!("{v:.decimals$}");
+    if s.contains('.') {
+        s = s.trim_end_matches('0').trim_end_matches('.').to_string();
+    }
     format!("{s}{}", units[i])
 }
 
@@ -305,7 +303,8 @@ pub fn binary_size(bytes: u64) -> String {
     s + units[i]
 }
 
-/// Writes rows as docker's tab-aligned table (3 spaces between columns).
+/// Writes rows as docker's tab-aligned table (Go's `tabwriter.NewWriter(out, 10, 1, 3,
+/// ' ', 0)`: cells padded by 3 spaces to at least 10 columns).
 pub fn write_table(out: &mut impl std::io::Write, rows: &[Vec<String>]) -> std::io::Result<()> {
     let cols = rows.iter().map(|r| r.len()).max().unwrap_or(0);
     let mut widths = vec![0usize; cols];
@@ -321,7 +320,8 @@ pub fn write_table(out: &mut impl std::io::Write, rows: &[Vec<String>]) -> std::
                 line.push_str(c);
             } else {
                 line.push_str(c);
-                line.push_str(&" ".repeat(widths[i] - c.chars().count() + 3));
+                let cell = (widths[i] + 3).max(10);
+                line.push_str(&" ".repeat(cell - c.chars().count()));
             }
         }
         writeln!(out, "{}", line.trim_end())?;
@@ -367,6 +367,20 @@ mod tests {
         assert_eq!(human_size(4_260_000), "4.26MB");
         assert_eq!(human_size(12_345), "12.3kB");
         assert_eq!(human_size(1_000_000), "1MB");
+        assert_eq!(human_size_prec(4_264_000, 4), "4.264MB");
+        assert_eq!(human_size_prec(209_715_200, 4), "209.7MB");
+        assert_eq!(human_size_prec(0, 4), "0B");
+        // Docker's tabwriter: cells at least 10 wide, 3 spaces of padding.
+        let mut out = Vec::new();
+        let rows = vec![
+            vec!["TYPE".to_string(), "TOTAL".into(), "SIZE".into()],
+            vec!["Local Volumes".to_string(), "0".into(), "0B".into()],
+        ];
+        write_table(&mut out, &rows).unwrap();
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "TYPE            TOTAL     SIZE\nLocal Volumes   0         0B\n"
+        );
         assert_eq!(human_duration(30), "30 seconds");
         assert_eq!(human_duration(3600 * 24 * 15), "2 weeks");
     }

@@ -163,6 +163,23 @@ pub async fn context_stamps(
     Ok(Json(serde_json::json!({ "Stamps": stamps })).into_response())
 }
 
+/// `POST /build/prune[?filters=…]` (`docker builder prune`, `docker system prune`):
+/// removes the idle build contexts; `all` and the space limits are accepted and have
+/// nothing more to select.
+pub async fn prune(
+    State(s): State<AppState>,
+    Query(pairs): Query<Vec<(String, String)>>,
+) -> ApiResult<Response> {
+    let raw = pairs
+        .iter()
+        .find(|(k, _)| k == "filters")
+        .map(|(_, v)| v.as_str());
+    let filters = berth_engine::filters::Filters::parse(raw)?;
+    let e = s.engine.clone();
+    let r = tokio::task::spawn_blocking(move || e.build_prune(&filters)).await??;
+    Ok(Json(r).into_response())
+}
+
 /// `POST /commit`.
 pub async fn commit(
     State(s): State<AppState>,

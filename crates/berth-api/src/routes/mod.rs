@@ -44,6 +44,8 @@ pub fn router(state: AppState) -> Router {
         .route("/events", get(events::events))
         .route("/berth/system/check", get(system::check))
         .route("/build", post(build::build))
+        .route("/build/prune", post(build::prune))
+        .route("/system/df", get(system::df))
         .route("/berth/build/contexts/{key}", get(build::context_stamps))
         .route("/commit", post(build::commit))
         .route("/images/json", get(images::list))

@@ -1,4 +1,4 @@
-//! `/_ping`, `/version`, `/info`, and berth's `/berth/system/check`.
+//! `/_ping`, `/version`, `/info`, `/system/df`, and berth's `/berth/system/check`.
 
 use crate::error::{ApiError, ApiResult};
 use crate::AppState;
@@ -34,6 +34,17 @@ pub async fn check(State(s): State<AppState>) -> ApiResult<Response> {
     let e = s.engine.clone();
     let problems = tokio::task::spawn_blocking(move || e.system_check()).await??;
     Ok(Json(serde_json::json!({ "Problems": problems })).into_response())
+}
+
+/// `GET /system/df[?type=container|image|volume|build-cache…]`.
+pub async fn df(
+    State(s): State<AppState>,
+    axum::extract::Query(pairs): axum::extract::Query<Vec<(String, String)>>,
+) -> ApiResult<Response> {
+    let types = super::multi(&pairs, "type");
+    let e = s.engine.clone();
+    let r = tokio::task::spawn_blocking(move || e.disk_usage(&types)).await??;
+    Ok(Json(r).into_response())
 }
 
 pub async fn not_found(uri: axum::http::Uri) -> ApiError {

@@ -143,6 +143,36 @@ impl Drop for ContextDir {
     }
 }
 
+/// A build cache record (see [`Builder::cache_records`]).
+#[derive(Debug, Clone)]
+pub struct CacheRecord {
+    pub id: String,
+    pub size: u64,
+    pub in_use: bool,
+    pub uses: u64,
+    pub created: Option<std::time::SystemTime>,
+    pub last_used: Option<std::time::SystemTime>,
+}
+
+/// Bytes under `dir` (regular files' apparent sizes; symlinks not followed).
+fn dir_size(dir: &Path) -> u64 {
+    let mut total = 0;
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        let Ok(rd) = std::fs::read_dir(&d) else {
+            continue;
+        };
+        for e in rd.flatten() {
+            match e.path().symlink_metadata() {
+                Ok(m) if m.is_dir() => stack.push(e.path()),
+                Ok(m) if m.is_file() => total += m.len(),
+                _ => {}
+            }
+        }
+    }
+    total
+}
+
 /// The build's own temp directory under the store's `tmp/` (swept at daemon start).
 struct TempDir(PathBuf);
 
@@ -180,6 +210,43 @@ impl Builder {
             fingerprints: Fingerprints::default(),
             slots: slots::Slots::default(),
         }
+    }
+
+    /// The build cache records `docker system df` shows: one per build slot holding
+    /// a context (BuildKit's "local source for context" records are the same thing).
+    pub fn cache_records(&self) -> Vec<CacheRecord> {
+        self.slots
+            .records()
+            .into_iter()
+            .map(|r| CacheRecord {
+                id: format!("context-{}", r.index),
+                size: dir_size(&self.root.join(format!("context-{}", r.index))),
+                in_use: r.in_use,
+                uses: r.uses,
+                created: r.created,
+                last_used: r.last_used,
+            })
+            .collect()
+    }
+
+    /// `docker builder prune`: removes every idle slot's context (last used no later
+    /// than `until`, if given) and forgets its hashes. Returns the removed records' IDs
+    /// and the bytes freed. The build step cache (images) is pruned with images.
+    pub fn prune_cache(&self, until: Option<std::time::SystemTime>) -> (Vec<String>, u64) {
+        let mut ids = Vec::new();
+        let mut freed = 0;
+        for index in self.slots.take_for_prune(until) {
+            let dir = self.root.join(format!("context-{index}"));
+            freed += dir_size(&dir);
+            if let Err(e) = std::fs::remove_dir_all(&dir) {
+                tracing::warn!("removing {}: {e}", dir.display());
+            }
+            self.hash_cache.retain(|full| !full.starts_with(&dir));
+            self.fingerprints.retain_under(&dir, &Default::default());
+            self.slots.release(index, None);
+            ids.push(format!("context-{index}"));
+        }
+        (ids, freed)
     }
 
     /// The client stamps an idle slot recorded for incremental-upload `key`

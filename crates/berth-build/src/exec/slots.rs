@@ -14,6 +14,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
+use std::time::SystemTime;
 
 /// Slots kept for idle reuse (more exist only while that many builds run at once).
 pub const MAX_IDLE: usize = 4;
@@ -29,6 +30,10 @@ struct State {
     paths: HashSet<String>,
     /// When the slot was last taken (a counter).
     used: u64,
+    /// Builds that used the slot, and when the first and the last one started.
+    uses: u64,
+    created: Option<SystemTime>,
+    last_used: Option<SystemTime>,
 }
 
 /// The builder's slot table.
@@ -85,6 +90,13 @@ impl Slots {
         let s = &mut slots[index];
         s.busy = true;
         s.used = *clock;
+        let now = SystemTime::now();
+        if s.paths.is_empty() {
+            s.uses = 0;
+            s.created = Some(now);
+        }
+        s.uses += 1;
+        s.last_used = Some(now);
         let recorded = if key.is_some() && s.key.as_deref() == key {
             s.stamps.clone()
         } else {
@@ -113,6 +125,40 @@ impl Slots {
         }
     }
 
+    /// What each slot holding a context is: for `docker system df`.
+    pub fn records(&self) -> Vec<SlotRecord> {
+        let g = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        g.0.iter()
+            .enumerate()
+            .filter(|(_, s)| s.busy || !s.paths.is_empty())
+            .map(|(index, s)| SlotRecord {
+                index,
+                in_use: s.busy,
+                uses: s.uses,
+                created: s.created,
+                last_used: s.last_used,
+            })
+            .collect()
+    }
+
+    /// Takes every idle slot holding a context whose last use is not after `until`,
+    /// for removal: they stay busy (no build gets them) until released.
+    pub fn take_for_prune(&self, until: Option<SystemTime>) -> Vec<usize> {
+        let mut g = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        let mut out = Vec::new();
+        for (i, s) in g.0.iter_mut().enumerate() {
+            let old_enough = match (until, s.last_used) {
+                (Some(u), Some(l)) => l <= u,
+                _ => true,
+            };
+            if !s.busy && !s.paths.is_empty() && old_enough {
+                s.busy = true;
+                out.push(i);
+            }
+        }
+        out
+    }
+
     /// The client stamps recorded for upload `key` by an idle slot.
     pub fn stamps_for(&self, key: &str) -> Option<Arc<HashMap<String, String>>> {
         let g = self.inner.lock().unwrap_or_else(|p| p.into_inner());
@@ -120,6 +166,16 @@ impl Slots {
             .find(|s| !s.busy && s.key.as_deref() == Some(key))
             .map(|s| s.stamps.clone())
     }
+}
+
+/// One slot holding a context (see [`Slots::records`]).
+#[derive(Debug, Clone)]
+pub struct SlotRecord {
+    pub index: usize,
+    pub in_use: bool,
+    pub uses: u64,
+    pub created: Option<SystemTime>,
+    pub last_used: Option<SystemTime>,
 }
 
 /// What a slot holds after a build.
@@ -188,6 +244,26 @@ mod tests {
         assert!(s.stamps_for("kb").is_none());
         s.release(again.index, None);
         assert!(s.stamps_for("kb").is_none());
+    }
+
+    #[test]
+    fn prune_takes_idle_slots_with_content_only() {
+        let s = Slots::default();
+        let a = s.take(None, &names(&["a"]));
+        s.release(a.index, hold(None, &["a"]));
+        let b = s.take(None, &names(&["b"]));
+        // b is busy (a build runs in it): not pruned, but listed in use.
+        let recs = s.records();
+        assert_eq!(recs.len(), 2);
+        assert!(recs.iter().any(|r| r.index == b.index && r.in_use));
+        assert!(s.take_for_prune(Some(SystemTime::UNIX_EPOCH)).is_empty());
+        let taken = s.take_for_prune(None);
+        assert_eq!(taken, vec![a.index]);
+        // Taken for removal: a new build does not get it.
+        let c = s.take(None, &names(&["a"]));
+        assert!(c.index != a.index && c.index != b.index);
+        s.release(a.index, None);
+        assert_eq!(s.records().len(), 2);
     }
 
     #[test]

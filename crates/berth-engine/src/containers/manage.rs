@@ -3,7 +3,7 @@
 use super::*;
 
 /// Bytes under `dir` (regular files' apparent sizes; no symlinks followed), like `du -b`.
-fn dir_size(dir: &std::path::Path) -> u64 {
+pub(crate) fn dir_size(dir: &std::path::Path) -> u64 {
     let mut total = 0;
     let mut stack = vec![dir.to_path_buf()];
     while let Some(d) = stack.pop() {

@@ -34,6 +34,7 @@ mod health;
 pub use fs::PathStat;
 mod lifecycle;
 mod manage;
+pub(crate) use manage::dir_size;
 mod observe;
 mod query;
 

@@ -106,6 +106,27 @@ pub async fn request(
     Ok(send.send_request(req).await?)
 }
 
+/// A request whose answer is JSON (endpoints bollard models for a newer API version
+/// than berth speaks, such as `/system/df`); a non-2xx answer is the daemon's error.
+pub async fn request_json(
+    opts: &ClientOpts,
+    method: &str,
+    path: &str,
+) -> Result<serde_json::Value> {
+    use http_body_util::BodyExt;
+    let resp = request(opts, method, path, &[], Vec::new()).await?;
+    let status = resp.status();
+    let body = resp.into_body().collect().await?.to_bytes();
+    if !status.is_success() {
+        let msg = serde_json::from_slice::<serde_json::Value>(&body)
+            .ok()
+            .and_then(|v| v["message"].as_str().map(str::to_string))
+            .unwrap_or_else(|| String::from_utf8_lossy(&body).trim().to_string());
+        bail!("Error response from daemon: {msg}");
+    }
+    Ok(serde_json::from_slice(&body)?)
+}
+
 /// A plain GET for berth's own endpoints (not in bollard).
 pub async fn raw_get(socket: &str, path: &str) -> Result<String> {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};

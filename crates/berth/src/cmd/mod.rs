@@ -3,6 +3,7 @@
 
 pub mod analyze;
 pub mod build;
+pub mod builder;
 pub mod client;
 pub mod commit;
 pub mod compose;
@@ -113,6 +114,9 @@ pub enum Command {
     /// Manage volumes.
     #[command(subcommand)]
     Volume(volume::VolumeCmd),
+    /// Manage builds.
+    #[command(subcommand)]
+    Builder(builder::BuilderCmd),
     /// Manage networks.
     #[command(subcommand)]
     Network(network::NetworkCmd),
@@ -212,6 +216,7 @@ pub fn run(cmd: Command, opts: &ClientOpts) -> anyhow::Result<i32> {
             ImageCmd::Prune(a) => images::prune(opts, a),
         },
         Command::Volume(c) => volume::run(opts, c),
+        Command::Builder(c) => builder::run(opts, c),
         Command::Network(c) => network::run(opts, c),
         Command::Port(a) => network::port(opts, a),
         Command::Registry(a) => registry::run(a),
