@@ -75,6 +75,15 @@ pub enum ComposeError {
         missing: String,
         via: &'static str,
     },
+    /// An enabled service depends on one whose profiles are not active.
+    #[error("{}: service {service:?}, field {via:?}: it depends on service {dependency:?}, which is disabled: its profiles ({}) are not active; enable one with --profile {} (or COMPOSE_PROFILES)", file.display(), profiles.join(", "), profiles.first().map(String::as_str).unwrap_or("NAME"))]
+    DisabledDependency {
+        file: PathBuf,
+        service: String,
+        dependency: String,
+        via: &'static str,
+        profiles: Vec<String>,
+    },
     /// Services that depend on each other in a circle.
     #[error("circular dependency between services: {}", cycle.join(" -> "))]
     Cycle { cycle: Vec<String> },

@@ -9,7 +9,9 @@
 //! the file and, where it can, the service, the field and the line.
 
 use crate::error::{ComposeError, Result, Where};
+use crate::extends::{self, Origin};
 use crate::interp::{self, Vars};
+use crate::merge;
 use crate::model::*;
 use serde_yaml_ng::{Mapping, Value};
 use std::collections::{BTreeMap, HashMap};
@@ -36,6 +38,8 @@ pub struct LoadOptions {
     pub env: Option<HashMap<String, String>>,
     /// Where relative `-f` paths and the default file search start (default: current dir).
     pub cwd: Option<PathBuf>,
+    /// `--profile` (repeatable); empty = `COMPOSE_PROFILES` (comma-separated).
+    pub profiles: Vec<String>,
 }
 
 /// v1 service keys (docker-compose 1.29 `config_schema_v1.json`).
@@ -150,12 +154,8 @@ const IGNORED: &[&str] = &[
     "cpuset",
     "cgroup_parent",
     "mac_address",
-    "deploy",
     "platform",
     "pull_policy",
-    "profiles",
-    "secrets",
-    "configs",
     "isolation",
     "userns_mode",
     "oom_score_adj",
@@ -167,7 +167,6 @@ const IGNORED: &[&str] = &[
     "cpu_rt_period",
     "cpu_rt_runtime",
     "mem_reservation",
-    "scale",
     "runtime",
     "annotations",
     "storage_opt",
@@ -182,14 +181,18 @@ const IGNORED: &[&str] = &[
 ];
 
 /// One parsed file.
-struct Source {
-    path: PathBuf,
-    text: String,
-    format: Format,
-    name: Option<String>,
-    services: Vec<(String, Mapping)>,
-    networks: Option<Mapping>,
-    volumes: Option<Mapping>,
+pub(crate) struct Source {
+    pub path: PathBuf,
+    pub text: String,
+    pub format: Format,
+    pub name: Option<String>,
+    pub services: Vec<(String, Mapping)>,
+    pub networks: Option<Mapping>,
+    pub volumes: Option<Mapping>,
+    pub secrets: Option<Mapping>,
+    pub configs: Option<Mapping>,
+    /// Per service, the fields it inherited through `extends` and where they were written.
+    pub origins: HashMap<String, HashMap<String, Origin>>,
 }
 
 /// Loads the project described by `opts`.
@@ -249,9 +252,17 @@ pub fn load(opts: &LoadOptions) -> Result<Project> {
     let mut sources = Vec::new();
     for f in &files {
         let text = read(f)?;
-        sources.push(parse_source(f, text, &vars)?);
+        let mut src = parse_source(f, text, &vars)?;
+        extends::resolve_file(&mut src, &project_dir, &vars)?;
+        sources.push(src);
     }
-    build_project(sources, &vars, &project_dir, opts.project_name.as_deref())
+    build_project(
+        sources,
+        &vars,
+        &project_dir,
+        opts.project_name.as_deref(),
+        &opts.profiles,
+    )
 }
 
 /// Loads one file's text (for tests and `config` of stdin-like input).
@@ -262,8 +273,9 @@ pub fn load_str(
     project_name: Option<&str>,
 ) -> Result<Project> {
     let dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
-    let src = parse_source(path, text.to_string(), &env)?;
-    build_project(vec![src], &env, &dir, project_name)
+    let mut src = parse_source(path, text.to_string(), &env)?;
+    extends::resolve_file(&mut src, &dir, &env)?;
+    build_project(vec![src], &env, &dir, project_name, &[])
 }
 
 fn absolute(cwd: &Path, p: &Path) -> PathBuf {
@@ -306,7 +318,7 @@ fn find_files(given: &[PathBuf], cwd: &Path) -> Result<Vec<PathBuf>> {
     })
 }
 
-fn yaml_type(v: &Value) -> &'static str {
+pub(crate) fn yaml_type(v: &Value) -> &'static str {
     match v {
         Value::Null => "null",
         Value::Bool(_) => "a boolean",
@@ -319,7 +331,7 @@ fn yaml_type(v: &Value) -> &'static str {
 }
 
 /// Parses, detects the format, interpolates and splits one file.
-fn parse_source(path: &Path, text: String, vars: &Vars) -> Result<Source> {
+pub(crate) fn parse_source(path: &Path, text: String, vars: &Vars) -> Result<Source> {
     let at = |line| Where {
         file: path.to_path_buf(),
         line,
@@ -371,6 +383,9 @@ fn parse_source(path: &Path, text: String, vars: &Vars) -> Result<Source> {
         services: Vec::new(),
         networks: None,
         volumes: None,
+        secrets: None,
+        configs: None,
+        origins: HashMap::new(),
     };
     if format == Format::V1 {
         for (k, v) in top {
@@ -445,7 +460,7 @@ fn parse_source(path: &Path, text: String, vars: &Vars) -> Result<Source> {
                     })
                 }
             },
-            "networks" | "volumes" => {
+            "networks" | "volumes" | "secrets" | "configs" => {
                 let m = match v {
                     Value::Mapping(m) => m,
                     Value::Null => Mapping::new(),
@@ -456,13 +471,14 @@ fn parse_source(path: &Path, text: String, vars: &Vars) -> Result<Source> {
                         })
                     }
                 };
-                if key == "networks" {
-                    src.networks = Some(m);
-                } else {
-                    src.volumes = Some(m);
+                match key.as_str() {
+                    "networks" => src.networks = Some(m),
+                    "volumes" => src.volumes = Some(m),
+                    "secrets" => src.secrets = Some(m),
+                    _ => src.configs = Some(m),
                 }
             }
-            "secrets" | "configs" | "include" | "models" => {
+            "include" | "models" => {
                 tracing::warn!(file = %path.display(), "top-level {key:?} is not supported yet; ignored");
             }
             k if k.starts_with("x-") => {}
@@ -523,12 +539,12 @@ pub fn detect_format(top: &Mapping) -> std::result::Result<Format, String> {
     }
 }
 
-fn key_string(k: &Value) -> String {
+pub(crate) fn key_string(k: &Value) -> String {
     scalar(k).unwrap_or_else(|| format!("{k:?}"))
 }
 
 /// A scalar as compose reads it (numbers and booleans as their text).
-fn scalar(v: &Value) -> Option<String> {
+pub(crate) fn scalar(v: &Value) -> Option<String> {
     match v {
         Value::String(s) => Some(s.clone()),
         Value::Number(n) => Some(n.to_string()),
@@ -622,7 +638,12 @@ fn find_service_line(text: &str, format: &Format, service: &str) -> Option<usize
 
 /// The line of `field` inside a service (best effort: the YAML value tree has no
 /// positions, so the text is scanned by indentation).
-fn find_field_line(text: &str, format: &Format, service: &str, field: &str) -> Option<usize> {
+pub(crate) fn find_field_line(
+    text: &str,
+    format: &Format,
+    service: &str,
+    field: &str,
+) -> Option<usize> {
     let s = find_service_line(text, format, service)?;
     let lines: Vec<&str> = text.lines().collect();
     let base = indent(lines.get(s - 1)?);
@@ -643,58 +664,6 @@ fn find_field_line(text: &str, format: &Format, service: &str, field: &str) -> O
         }
     }
     Some(s)
-}
-
-/// Merges a later file's service mapping into an earlier one: mappings merge key by
-/// key, lists of ports/expose/dns/… append, everything else is replaced.
-fn merge_service(base: &mut Mapping, over: Mapping) {
-    for (k, v) in over {
-        let key = key_string(&k);
-        match (base.get_mut(&k), v) {
-            (Some(Value::Mapping(b)), Value::Mapping(o))
-                if matches!(
-                    key.as_str(),
-                    "environment" | "labels" | "build" | "networks" | "depends_on" | "extra_hosts"
-                ) =>
-            {
-                for (ok, ov) in o {
-                    b.insert(ok, ov);
-                }
-            }
-            (Some(Value::Sequence(b)), Value::Sequence(o))
-                if matches!(
-                    key.as_str(),
-                    "ports"
-                        | "expose"
-                        | "volumes"
-                        | "dns"
-                        | "dns_search"
-                        | "cap_add"
-                        | "cap_drop"
-                        | "links"
-                        | "external_links"
-                        | "volumes_from"
-                        | "extra_hosts"
-                        | "env_file"
-                        | "environment"
-                        | "labels"
-                        | "security_opt"
-                        | "tmpfs"
-                        | "depends_on"
-                        | "networks"
-                ) =>
-            {
-                for x in o {
-                    if !b.contains(&x) {
-                        b.push(x);
-                    }
-                }
-            }
-            (_, v) => {
-                base.insert(k, v);
-            }
-        }
-    }
 }
 
 /// Compose's project name normalisation: lowercase, only `[a-z0-9_-]`, starting with a
@@ -722,6 +691,7 @@ fn build_project(
     vars: &Vars,
     project_dir: &Path,
     explicit_name: Option<&str>,
+    profiles: &[String],
 ) -> Result<Project> {
     let format = sources[0].format.clone();
     for s in &sources[1..] {
@@ -773,11 +743,28 @@ fn build_project(
     let mut order: Vec<String> = Vec::new();
     let mut networks = Mapping::new();
     let mut volumes = Mapping::new();
+    let mut secrets = Mapping::new();
+    let mut configs = Mapping::new();
     for (i, s) in sources.iter().enumerate() {
         for (name, m) in &s.services {
             match raw.get_mut(name) {
                 Some((base, idx)) => {
-                    merge_service(base, m.clone());
+                    let merged =
+                        merge::merge_service(std::mem::take(base), m.clone()).map_err(|msg| {
+                            ComposeError::Field {
+                                at: Where {
+                                    file: s.path.clone(),
+                                    line: find_service_line(&s.text, &s.format, name),
+                                },
+                                service: name.clone(),
+                                field: "(service)".into(),
+                                msg: format!(
+                                    "{msg} (merging over {})",
+                                    sources[*idx].path.display()
+                                ),
+                            }
+                        })?;
+                    *base = merged;
                     *idx = i;
                 }
                 None => {
@@ -796,6 +783,13 @@ fn build_project(
                 volumes.insert(k.clone(), x.clone());
             }
         }
+        for (all, these) in [(&mut secrets, &s.secrets), (&mut configs, &s.configs)] {
+            if let Some(m) = these {
+                for (k, x) in m {
+                    all.insert(k.clone(), x.clone());
+                }
+            }
+        }
     }
     let last = &sources[sources.len() - 1];
     let mut project = Project {
@@ -806,7 +800,26 @@ fn build_project(
         services: BTreeMap::new(),
         networks: BTreeMap::new(),
         volumes: BTreeMap::new(),
+        secrets: BTreeMap::new(),
+        configs: BTreeMap::new(),
+        disabled: BTreeMap::new(),
+        profiles: Vec::new(),
     };
+    for (kind, defs) in [("secret", secrets), ("config", configs)] {
+        for (k, v) in defs {
+            let key = key_string(&k);
+            let at = Where {
+                file: last.path.clone(),
+                line: None,
+            };
+            let def = crate::secrets::object_def(kind, &key, v, at, project_dir, vars)?;
+            if kind == "secret" {
+                project.secrets.insert(key, def);
+            } else {
+                project.configs.insert(key, def);
+            }
+        }
+    }
     for (k, v) in networks {
         let key = key_string(&k);
         let at = Where {
@@ -831,9 +844,10 @@ fn build_project(
         tracing::warn!("no services defined");
     }
     for name in order {
-        let Some((m, idx)) = raw.remove(&name) else {
+        let Some((mut m, idx)) = raw.remove(&name) else {
             continue;
         };
+        merge::enforce_unicity(&mut m);
         let src = &sources[idx];
         let cx = Cx {
             src,
@@ -843,9 +857,12 @@ fn build_project(
             vars,
             project: &project,
         };
-        let svc = cx.service(m)?;
+        let mut svc = cx.service(m)?;
+        svc.defined_in = src.path.clone();
         project.services.insert(name, svc);
     }
+    let active = crate::profiles::active_profiles(profiles, vars);
+    project.apply_profiles(active);
     Ok(project)
 }
 
@@ -970,10 +987,26 @@ type FieldResult<T> = std::result::Result<T, String>;
 
 impl Cx<'_> {
     fn err(&self, field: &str, msg: String) -> ComposeError {
+        // A field inherited through `extends` is reported where it was written.
+        let top = field.split('.').next().unwrap_or(field);
+        if let Some(o) = self.src.origins.get(self.service).and_then(|m| m.get(top)) {
+            return ComposeError::Field {
+                at: Where {
+                    file: o.path.clone(),
+                    line: find_field_line(&o.text, &o.format, &o.service, top),
+                },
+                service: self.service.to_string(),
+                field: field.to_string(),
+                msg: format!(
+                    "{msg} (inherited through extends from service {:?})",
+                    o.service
+                ),
+            };
+        }
         ComposeError::Field {
             at: Where {
                 file: self.src.path.clone(),
-                line: find_field_line(&self.src.text, self.format, self.service, field),
+                line: find_field_line(&self.src.text, self.format, self.service, top),
             },
             service: self.service.to_string(),
             field: field.to_string(),
@@ -1016,6 +1049,8 @@ impl Cx<'_> {
         let mut env_files: Vec<PathBuf> = Vec::new();
         let mut environment: Vec<(String, Option<String>)> = Vec::new();
         let mut dockerfile: Option<String> = None;
+        let mut scale: Option<u32> = None;
+        let mut replicas: Option<u32> = None;
         for (k, v) in &m {
             let field = key_string(k);
             let f = field.as_str();
@@ -1068,7 +1103,13 @@ impl Cx<'_> {
                     "pid" => s.pid = Some(string(v)?),
                     "ipc" => s.ipc = Some(string(v)?),
                     "sysctls" => s.sysctls = str_map(v, "sysctl")?,
-                    "extends" => return Err("extends is not supported by berth compose yet".into()),
+                    "profiles" => s.profiles = profiles(v)?,
+                    "scale" => scale = Some(count(v)?),
+                    "deploy" => replicas = self.deploy(v)?,
+                    "secrets" => s.secrets = self.file_refs(v, "secret")?,
+                    "configs" => s.configs = self.file_refs(v, "config")?,
+                    // Resolved (and removed) by `extends::resolve_file`.
+                    "extends" => {}
                     o if o.starts_with("x-") => {}
                     o if IGNORED.contains(&o) => {
                         tracing::warn!(
@@ -1081,6 +1122,30 @@ impl Cx<'_> {
                 Ok(())
             })();
             r.map_err(|msg| self.err(f, msg))?;
+        }
+        s.scale = match (scale, replicas) {
+            (Some(a), Some(b)) if a != b => {
+                return Err(self.err(
+                    "scale",
+                    format!(
+                        "can't set distinct values on 'scale' ({a}) and 'deploy.replicas' ({b})"
+                    ),
+                ))
+            }
+            (a, b) => a.or(b),
+        };
+        if let (Some(c), Some(n)) = (&s.container_name, s.scale) {
+            if n > 1 {
+                let key = if scale.is_some() {
+                    "scale"
+                } else {
+                    "deploy.replicas"
+                };
+                return Err(self.err(
+                    key,
+                    format!("can't set container_name ({c:?}) and {key} ({n}): a container name must be unique"),
+                ));
+            }
         }
         // v1: `dockerfile` sits beside a string `build`.
         if let Some(df) = dockerfile {
@@ -1146,6 +1211,38 @@ impl Cx<'_> {
             }
         }
         Ok(s)
+    }
+
+    /// `deploy:`: only `replicas` means something without a swarm.
+    fn deploy(&self, v: &Value) -> FieldResult<Option<u32>> {
+        let m = match v {
+            Value::Null => return Ok(None),
+            Value::Mapping(m) => m,
+            o => return Err(format!("must be a mapping, not {}", yaml_type(o))),
+        };
+        let mut replicas = None;
+        for (k, x) in m {
+            match key_string(k).as_str() {
+                "replicas" => {
+                    replicas = Some(count(x).map_err(|e| format!("replicas {e}"))?);
+                }
+                "mode" => match scalar(x).as_deref() {
+                    Some("replicated") | None => {}
+                    Some(o) => tracing::warn!(
+                        service = self.service,
+                        "deploy.mode {o:?} is ignored (berth has no swarm)"
+                    ),
+                },
+                o => tracing::warn!(service = self.service, "deploy.{o} is ignored"),
+            }
+        }
+        Ok(replicas)
+    }
+
+    /// A service's `secrets:`/`configs:` (short or long syntax), checked against the
+    /// top-level definitions.
+    fn file_refs(&self, v: &Value, kind: &str) -> FieldResult<Vec<FileRef>> {
+        crate::secrets::service_refs(v, kind, self.project)
     }
 
     fn build(&self, v: &Value) -> FieldResult<Build> {
@@ -1368,7 +1465,7 @@ impl Cx<'_> {
 }
 
 /// Lexically normalises a path (`a/./b/../c` → `a/c`).
-fn clean(p: &Path) -> PathBuf {
+pub(crate) fn clean(p: &Path) -> PathBuf {
     let mut out = PathBuf::new();
     for c in p.components() {
         match c {
@@ -1384,6 +1481,28 @@ fn clean(p: &Path) -> PathBuf {
 
 fn string(v: &Value) -> FieldResult<String> {
     scalar(v).ok_or_else(|| format!("must be a string, not {}", yaml_type(v)))
+}
+
+/// A replica count: an integer ≥ 0.
+fn count(v: &Value) -> FieldResult<u32> {
+    let n = integer(v)?;
+    u32::try_from(n).map_err(|_| format!("must be greater than or equal to 0, not {n}"))
+}
+
+/// `profiles:`: a list of names (`[a-zA-Z0-9][a-zA-Z0-9_.-]*`).
+fn profiles(v: &Value) -> FieldResult<Vec<String>> {
+    let list = string_list(v)?;
+    for p in &list {
+        let ok = p.chars().next().is_some_and(|c| c.is_ascii_alphanumeric())
+            && p.chars()
+                .all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c));
+        if !ok {
+            return Err(format!(
+                "invalid profile name {p:?}: use letters, digits, '_', '.' and '-', starting with a letter or digit"
+            ));
+        }
+    }
+    Ok(list)
 }
 
 fn boolean(v: &Value) -> FieldResult<bool> {
@@ -2047,6 +2166,204 @@ mod tests {
         assert_eq!(s.environment.len(), 2);
         assert_eq!(s.ports.len(), 2);
         assert_eq!(p.config_files.len(), 2);
+    }
+
+    #[test]
+    fn extends_in_the_same_file() {
+        let t = "services:\n  base:\n    image: busybox\n    command: [sleep, '1']\n    environment: {A: '1', B: '2'}\n    labels: [tier=base]\n    ports: ['80']\n  web:\n    extends: base\n    command: [sleep, '2']\n    environment: [B=3, C=4]\n    ports: ['81']\n  deep:\n    extends: {service: web}\n    labels: {extra: x}\n";
+        let p = load_text(t).unwrap();
+        let w = &p.services["web"];
+        assert_eq!(w.image.as_deref(), Some("busybox"));
+        assert_eq!(w.command.as_deref().unwrap(), ["sleep", "2"]);
+        let env: Vec<(&str, &str)> = w
+            .environment
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        assert_eq!(env, [("A", "1"), ("B", "3"), ("C", "4")]);
+        assert_eq!(w.ports.len(), 2);
+        let d = &p.services["deep"];
+        assert_eq!(d.command.as_deref().unwrap(), ["sleep", "2"]);
+        assert_eq!(d.labels.len(), 2);
+        assert_eq!(d.environment.len(), 3);
+        // The base itself is unchanged.
+        assert_eq!(
+            p.services["base"].command.as_deref().unwrap(),
+            ["sleep", "1"]
+        );
+    }
+
+    #[test]
+    fn extends_across_files_resolves_paths_there() {
+        let d = tempfile::tempdir().unwrap();
+        let root = d.path().join("proj");
+        std::fs::create_dir_all(root.join("common/conf")).unwrap();
+        std::fs::write(root.join("common/base.env"), "FROM_BASE=1\n").unwrap();
+        std::fs::write(
+            root.join("common/base.yml"),
+            "services:\n  app:\n    image: busybox:${TAG}\n    env_file: base.env\n    volumes: ['./conf:/conf:ro']\n    build: {context: ., dockerfile: Dev}\n    entrypoint: [sh, -c]\n  root:\n    extends: app\n    user: root\n",
+        )
+        .unwrap();
+        std::fs::write(
+            root.join("compose.yaml"),
+            "services:\n  web:\n    extends:\n      file: common/base.yml\n      service: root\n    volumes: ['./data:/data']\n    entrypoint: [bash]\n",
+        )
+        .unwrap();
+        let p = load(&LoadOptions {
+            cwd: Some(root.clone()),
+            env: Some(env(&[("TAG", "7")])),
+            ..Default::default()
+        })
+        .unwrap();
+        let w = &p.services["web"];
+        assert_eq!(w.image.as_deref(), Some("busybox:7"));
+        assert_eq!(w.user.as_deref(), Some("root"));
+        assert_eq!(w.environment["FROM_BASE"], "1");
+        assert_eq!(w.entrypoint.as_deref().unwrap(), ["bash"]);
+        let srcs: Vec<String> = w
+            .volumes
+            .iter()
+            .map(|m| m.source.clone().unwrap())
+            .collect();
+        assert_eq!(
+            srcs,
+            [
+                root.join("common/conf").to_string_lossy().into_owned(),
+                root.join("data").to_string_lossy().into_owned()
+            ]
+        );
+        let b = w.build.as_ref().unwrap();
+        assert_eq!(b.context, root.join("common"));
+        assert_eq!(b.dockerfile, "Dev");
+        // Only the file's own services are in the project.
+        assert_eq!(p.services.len(), 1);
+    }
+
+    #[test]
+    fn extends_errors() {
+        let d = tempfile::tempdir().unwrap();
+        let dir = d.path();
+        let run = |main: &str| {
+            std::fs::write(dir.join("compose.yaml"), main).unwrap();
+            load(&LoadOptions {
+                cwd: Some(dir.to_path_buf()),
+                env: Some(HashMap::new()),
+                ..Default::default()
+            })
+            .unwrap_err()
+        };
+        // A cycle across two files names the chain.
+        std::fs::write(
+            dir.join("other.yml"),
+            "services:\n  b:\n    extends: {file: compose.yaml, service: a}\n",
+        )
+        .unwrap();
+        let e = run("services:\n  a:\n    extends: {file: other.yml, service: b}\n");
+        let s = e.to_string();
+        let f = dir.join("compose.yaml");
+        let o = dir.join("other.yml");
+        assert!(
+            s.contains(&format!(
+                "service \"a\", field \"extends\": circular reference: a in {} extends b in {} extends a in {}",
+                f.display(),
+                o.display(),
+                f.display()
+            )),
+            "{s}"
+        );
+        // Same file.
+        let s = run("services:\n  a:\n    extends: b\n  b:\n    extends: a\n").to_string();
+        assert!(s.contains("circular reference: a in"), "{s}");
+        // Missing service, missing file: file, service, key.
+        let s = run("services:\n  a:\n    image: x\n    extends: nope\n").to_string();
+        assert!(
+            s.starts_with(&format!(
+                "{}:4: service \"a\", field \"extends\"",
+                f.display()
+            )) && s.contains("service \"nope\" not found"),
+            "{s}"
+        );
+        let s = run("services:\n  a:\n    extends: {file: gone.yml, service: x}\n").to_string();
+        assert!(
+            s.contains("field \"extends\"") && s.contains("gone.yml"),
+            "{s}"
+        );
+        // A bad field inherited from the other file is reported there.
+        std::fs::write(
+            dir.join("other.yml"),
+            "services:\n  b:\n    image: x\n    restart: sometimes\n",
+        )
+        .unwrap();
+        let s = run("services:\n  a:\n    extends: {file: other.yml, service: b}\n").to_string();
+        assert!(
+            s.starts_with(&format!(
+                "{}:4: service \"a\", field \"restart\"",
+                o.display()
+            )) && s.contains("inherited through extends from service \"b\""),
+            "{s}"
+        );
+    }
+
+    #[test]
+    fn scale_and_replicas() {
+        let p = load_text(
+            "services:\n  a:\n    image: x\n    scale: 3\n  b:\n    image: x\n    deploy: {replicas: 2, resources: {}}\n  c:\n    image: x\n    scale: 2\n    deploy: {replicas: 2}\n  d:\n    image: x\n    container_name: only\n    scale: 1\n  e:\n    image: x\n",
+        )
+        .unwrap();
+        let n: Vec<u32> = p.services.values().map(|s| s.replicas()).collect();
+        assert_eq!(n, [3, 2, 2, 1, 1]);
+        let e = load_text(
+            "services:\n  a:\n    image: x\n    scale: 2\n    deploy:\n      replicas: 3\n",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            e.contains(":4: service \"a\", field \"scale\"") && e.contains("distinct"),
+            "{e}"
+        );
+        let e = load_text("services:\n  a:\n    image: x\n    container_name: fixed\n    deploy:\n      replicas: 3\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains(":5: service \"a\", field \"deploy.replicas\"")
+                && e.contains("container_name"),
+            "{e}"
+        );
+        let e = load_text("services:\n  a:\n    image: x\n    scale: -1\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("field \"scale\"") && e.contains("greater than or equal to 0"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn overrides_follow_compose_v2_merge_rules() {
+        let d = tempfile::tempdir().unwrap();
+        std::fs::write(
+            d.path().join("compose.yaml"),
+            "services:\n  web:\n    image: a\n    command: [a, b]\n    environment: [A=1]\n    volumes: ['./x:/data']\n    depends_on: [db]\n  db:\n    image: d\n",
+        )
+        .unwrap();
+        std::fs::write(
+            d.path().join("compose.override.yaml"),
+            "services:\n  web:\n    command: [c]\n    environment: {A: '2', B: '3'}\n    volumes: ['./y:/data:ro']\n    depends_on: {db: {condition: service_healthy}}\n",
+        )
+        .unwrap();
+        let p = load(&LoadOptions {
+            cwd: Some(d.path().to_path_buf()),
+            env: Some(HashMap::new()),
+            ..Default::default()
+        })
+        .unwrap();
+        let w = &p.services["web"];
+        assert_eq!(w.command.as_deref().unwrap(), ["c"]);
+        assert_eq!(w.environment["A"], "2");
+        assert_eq!(w.environment["B"], "3");
+        assert_eq!(w.volumes.len(), 1);
+        assert!(w.volumes[0].read_only);
+        assert_eq!(w.depends_on["db"], DependsCondition::ServiceHealthy);
     }
 
     #[test]

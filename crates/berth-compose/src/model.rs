@@ -62,6 +62,19 @@ pub struct Project {
     pub networks: BTreeMap<String, NetworkDef>,
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub volumes: BTreeMap<String, VolumeDef>,
+    /// Top-level `secrets:`.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub secrets: BTreeMap<String, FileObjectDef>,
+    /// Top-level `configs:`.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub configs: BTreeMap<String, FileObjectDef>,
+    /// Services whose `profiles:` are not active: not acted upon, but their
+    /// containers are not orphans either.
+    #[serde(skip)]
+    pub disabled: BTreeMap<String, Service>,
+    /// The active profiles (`--profile`, or `COMPOSE_PROFILES`).
+    #[serde(skip)]
+    pub profiles: Vec<String>,
 }
 
 impl Project {
@@ -95,6 +108,36 @@ impl Project {
         }
     }
 
+    /// `up --scale SERVICE=N`: overrides the service's `scale`/`deploy.replicas`. A
+    /// service with a `container_name` cannot have more than one container.
+    pub fn set_scale(&mut self, service: &str, n: u32) -> crate::Result<()> {
+        if let Some(d) = self.disabled.get(service) {
+            return Err(crate::ComposeError::Other(format!(
+                "cannot scale service {service:?}: it is disabled (its profiles {} are not active)",
+                d.profiles.join(", ")
+            )));
+        }
+        let s = self
+            .services
+            .get_mut(service)
+            .ok_or_else(|| crate::ComposeError::NoSuchService(service.to_string()))?;
+        if let (Some(c), true) = (&s.container_name, n > 1) {
+            return Err(crate::ComposeError::Field {
+                at: crate::error::Where {
+                    file: s.defined_in.clone(),
+                    line: None,
+                },
+                service: service.to_string(),
+                field: "container_name".into(),
+                msg: format!(
+                    "the service uses the custom container name {c:?}, so it cannot be scaled to {n}: a container name must be unique (remove container_name to scale it)"
+                ),
+            });
+        }
+        s.scale = Some(n);
+        Ok(())
+    }
+
     /// The container name of a service's `n`th container.
     pub fn container_name(&self, svc: &Service, n: u32) -> String {
         if let Some(c) = &svc.container_name {
@@ -111,6 +154,41 @@ impl Project {
             None => format!("{}{}{}", self.name, self.format.separator(), svc.name),
         }
     }
+}
+
+/// A top-level `secrets:` or `configs:` entry (the non-swarm sources).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct FileObjectDef {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// `file:`, absolute.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub file: Option<PathBuf>,
+    /// `environment:`: the variable whose value is the content.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub environment: Option<String>,
+    /// `content:` (configs), inline.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub content: Option<String>,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub external: bool,
+    /// The value of `environment:`'s variable when the file was loaded (`None` = unset).
+    #[serde(skip)]
+    pub env_value: Option<String>,
+}
+
+/// A service's use of a secret or a config (`secrets:`/`configs:`, either syntax).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct FileRef {
+    pub source: String,
+    /// Absolute path in the container (the default already applied).
+    pub target: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub uid: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub gid: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mode: Option<u32>,
 }
 
 /// A top-level network.
@@ -241,6 +319,14 @@ pub struct Healthcheck {
 pub struct Service {
     #[serde(skip)]
     pub name: String,
+    /// The compose file that (last) defined the service, for error messages.
+    #[serde(skip)]
+    pub defined_in: PathBuf,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub profiles: Vec<String>,
+    /// `scale:` or `deploy.replicas` (`None` = 1).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub scale: Option<u32>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub image: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -330,16 +416,29 @@ pub struct Service {
     pub shm_size: Option<i64>,
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub sysctls: BTreeMap<String, String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub secrets: Vec<FileRef>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub configs: Vec<FileRef>,
 }
 
 impl Service {
+    /// How many containers the service runs.
+    pub fn replicas(&self) -> u32 {
+        self.scale.unwrap_or(1)
+    }
+
     /// The `com.docker.compose.config-hash` of this service: SHA-256 of its canonical
     /// JSON (maps are sorted; `build` and `depends_on` only decide *how* the container
-    /// comes to be, so they are left out — a rebuilt image is caught by its ID).
+    /// comes to be, so they are left out — a rebuilt image is caught by its ID; as in
+    /// compose v2, `scale` and `profiles` are left out too: scaling keeps the
+    /// containers that are already there).
     pub fn config_hash(&self) -> String {
         let mut s = self.clone();
         s.build = None;
         s.depends_on.clear();
+        s.scale = None;
+        s.profiles.clear();
         let json = serde_json::to_vec(&s).unwrap_or_default();
         hex::encode(sha2::Sha256::digest(&json))
     }
@@ -377,7 +476,18 @@ mod tests {
         c.depends_on
             .insert("db".into(), DependsCondition::ServiceStarted);
         c.build = Some(Build::default());
+        // Neither do scale and profiles (scaling keeps the containers there are).
+        c.scale = Some(3);
+        c.profiles = vec!["dev".into()];
+        c.defined_in = "/elsewhere.yml".into();
         assert_eq!(a.config_hash(), c.config_hash());
+        // Secrets do.
+        c.secrets.push(FileRef {
+            source: "s".into(),
+            target: "/run/secrets/s".into(),
+            ..Default::default()
+        });
+        assert_ne!(a.config_hash(), c.config_hash());
     }
 
     #[test]
@@ -390,6 +500,10 @@ mod tests {
             services: BTreeMap::new(),
             networks: BTreeMap::new(),
             volumes: BTreeMap::new(),
+            secrets: BTreeMap::new(),
+            configs: BTreeMap::new(),
+            disabled: BTreeMap::new(),
+            profiles: Vec::new(),
         };
         let s = Service {
             name: "web".into(),

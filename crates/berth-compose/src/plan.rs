@@ -1,7 +1,8 @@
 //! Service ordering: a service starts after everything it names in `depends_on`,
 //! `links`, `volumes_from` (a service, not `container:…`) and `network_mode:
 //! service:…`. Selecting services on the command line pulls in their dependencies.
-//! Names that are not services and cycles are errors.
+//! Names that are not services and cycles are errors; so is depending on a service
+//! that profiles disabled.
 
 use crate::error::{ComposeError, Result};
 use crate::model::Project;
@@ -34,16 +35,34 @@ pub fn dependencies(p: &Project, name: &str) -> Vec<(String, &'static str)> {
     out
 }
 
+/// The error for `service` depending on `dep`, which is not an enabled service.
+fn missing(p: &Project, service: &str, dep: String, via: &'static str) -> ComposeError {
+    match p.disabled.get(&dep) {
+        Some(d) => ComposeError::DisabledDependency {
+            file: p
+                .services
+                .get(service)
+                .map(|s| s.defined_in.clone())
+                .unwrap_or_default(),
+            service: service.to_string(),
+            dependency: dep,
+            via,
+            profiles: d.profiles.clone(),
+        },
+        None => ComposeError::UndefinedDependency {
+            service: service.to_string(),
+            missing: dep,
+            via,
+        },
+    }
+}
+
 /// Checks that every dependency exists and there is no cycle.
 pub fn validate(p: &Project) -> Result<()> {
     for name in p.services.keys() {
         for (d, via) in dependencies(p, name) {
             if !p.services.contains_key(&d) {
-                return Err(ComposeError::UndefinedDependency {
-                    service: name.clone(),
-                    missing: d,
-                    via,
-                });
+                return Err(missing(p, name, d, via));
             }
         }
     }
@@ -97,11 +116,7 @@ pub fn order(p: &Project, selected: &[String]) -> Result<Vec<String>> {
                     .find(|(x, _)| *x == d)
                     .map(|(_, v)| v)
                     .unwrap_or("depends_on");
-                return Err(ComposeError::UndefinedDependency {
-                    service: n.to_string(),
-                    missing: d,
-                    via,
-                });
+                return Err(missing(p, n, d, via));
             }
             visit(p, &d, marks, stack, out)?;
         }

@@ -137,6 +137,11 @@ fn is_running(c: &ContainerSummary) -> bool {
     )
 }
 
+/// A listed container's `com.docker.compose.container-number` (0 when missing).
+pub fn number(c: &ContainerSummary) -> u32 {
+    label(c, LABEL_NUMBER).parse().unwrap_or(0)
+}
+
 /// Splits `name[:tag]` / `name@digest` for `POST /images/create`.
 fn repo_tag(r: &str) -> (String, String) {
     if r.contains('@') {
@@ -508,6 +513,7 @@ impl Runner {
         number: u32,
         image_id: &str,
         carried: &[String],
+        secret_binds: &[String],
     ) -> Result<ContainerCreateBody> {
         let p = &self.project;
         let mut labels: HashMap<String, String> = s.labels.clone().into_iter().collect();
@@ -564,6 +570,8 @@ impl Runner {
                 _ => anon.push(m.target.clone()),
             }
         }
+        // Secrets and configs with a file source, read-only.
+        binds.extend(secret_binds.iter().cloned());
         // Anonymous volumes of the container being replaced keep their data.
         binds.extend(carried.iter().cloned());
         let carried_targets: BTreeSet<&str> =
@@ -738,7 +746,15 @@ impl Runner {
         carried: &[String],
     ) -> Result<String> {
         let name = self.project.container_name(s, number);
-        let body = self.container_body(s, number, image_id, carried)?;
+        let mut secret_binds = Vec::new();
+        let mut copies = Vec::new();
+        for d in crate::secrets::deliveries(&self.project, s)? {
+            match d {
+                crate::secrets::Delivery::Bind(b) => secret_binds.push(b),
+                crate::secrets::Delivery::Copy(tar) => copies.push(tar),
+            }
+        }
+        let body = self.container_body(s, number, image_id, carried, &secret_binds)?;
         let r = self
             .docker
             .create_container(
@@ -750,6 +766,20 @@ impl Runner {
             )
             .await
             .map_err(api(format!("creating container {name}")))?;
+        // Secrets and configs from the environment or inline: written in before start.
+        for tar in copies {
+            self.docker
+                .upload_to_container(
+                    &r.id,
+                    Some(qp::UploadToContainerOptions {
+                        path: "/".into(),
+                        ..Default::default()
+                    }),
+                    bollard::body_full(tar.into()),
+                )
+                .await
+                .map_err(api(format!("copying secrets and configs into {name}")))?;
+        }
         // Further networks are connected after create (one endpoint at create).
         for (net, sn) in self.service_networks(s).iter().skip(1) {
             self.docker
@@ -802,29 +832,34 @@ impl Runner {
         Ok(out)
     }
 
-    /// `up`: returns the (service, container ID) pairs that are up.
+    /// Whether containers of service `svc` are orphans: the service is neither in the
+    /// project nor disabled by profiles.
+    fn is_orphan(&self, svc: &str) -> bool {
+        !self.project.services.contains_key(svc) && !self.project.disabled.contains_key(svc)
+    }
+
+    /// `up`: returns the (service, container ID) pairs that are up, one per replica.
+    /// Each service gets `scale` containers, numbered from 1: missing ones are created
+    /// with the next numbers, extra ones (the highest numbers) stopped and removed.
     pub async fn up(&self, o: &UpOptions) -> Result<Vec<(String, String)>> {
         plan::validate(&self.project)?;
         let order = plan::order(&self.project, &o.services)?;
         let existing = self.containers(true, &[]).await?;
-        let orphans: Vec<String> = existing
+        let orphans: Vec<&ContainerSummary> = existing
             .iter()
-            .filter(|c| !self.project.services.contains_key(label(c, LABEL_SERVICE)))
-            .map(container_name)
+            .filter(|c| self.is_orphan(label(c, LABEL_SERVICE)))
             .collect();
         if !orphans.is_empty() {
             if o.remove_orphans {
-                for c in existing
-                    .iter()
-                    .filter(|c| !self.project.services.contains_key(label(c, LABEL_SERVICE)))
-                {
+                for c in &orphans {
                     let id = c.id.clone().unwrap_or_default();
                     self.remove(&id, &container_name(c), true, false).await?;
                 }
             } else {
+                let names: Vec<String> = orphans.iter().map(|c| container_name(c)).collect();
                 tracing::warn!(
                     "Found orphan containers ({}) for this project. If you removed or renamed this service in your compose file, you can run this command with the --remove-orphans flag to clean it up.",
-                    orphans.join(", ")
+                    names.join(", ")
                 );
             }
         }
@@ -838,66 +873,103 @@ impl Runner {
                 if *cond == DependsCondition::ServiceStarted || o.no_start {
                     continue;
                 }
-                if let Some((_, id)) = up.iter().find(|(n, _)| n == dep) {
+                for (_, id) in up.iter().filter(|(n, _)| n == dep) {
                     self.wait_dependency(id, dep, *cond).await?;
                 }
             }
-            let image_id = self.ensure_image(s, o.build).await?;
-            let hash = s.config_hash();
-            let mine: Vec<&ContainerSummary> = existing
+            let expected = s.replicas() as usize;
+            let mut mine: Vec<&ContainerSummary> = existing
                 .iter()
                 .filter(|c| label(c, LABEL_SERVICE) == name)
                 .collect();
-            let id = match mine.first() {
-                Some(c) => {
-                    let id = c.id.clone().unwrap_or_default();
-                    let cname = container_name(c);
-                    let current_image = c.image_id.clone().unwrap_or_default();
-                    // A container bound to a dependency's container (legacy links
-                    // in v1 files, volumes_from, network_mode: service:) must follow
-                    // it when it is replaced, as docker-compose 1.29 does.
-                    let dep_replaced =
-                        plan::dependencies(&self.project, name)
-                            .into_iter()
-                            .any(|(d, via)| {
-                                replaced.contains(&d)
-                                    && (via != "links" || !self.project.format.uses_networking())
-                                    && via != "depends_on"
-                            });
-                    let same = label(c, LABEL_CONFIG_HASH) == hash
-                        && (current_image.is_empty() || current_image == image_id)
-                        && !o.force_recreate
-                        && !dep_replaced;
-                    if same {
-                        if is_running(c) {
-                            // Each tool's own wording.
-                            if self.project.format.uses_networking() {
-                                self.say(&format!("Container {cname}  Running"));
-                            } else {
-                                self.say(&format!("{cname} is up-to-date"));
-                            }
-                        } else if !o.no_start {
-                            self.start_one(&id, &cname).await?;
+            mine.sort_by_key(|c| number(c));
+            let keep = expected.min(mine.len());
+            // Scaling down: the highest numbers go.
+            for c in mine[keep..].iter().rev() {
+                self.scale_down(c).await?;
+            }
+            if expected == 0 {
+                continue;
+            }
+            let image_id = self.ensure_image(s, o.build).await?;
+            let hash = s.config_hash();
+            // A container bound to a dependency's container (legacy links in v1
+            // files, volumes_from, network_mode: service:) must follow it when it is
+            // replaced, as docker-compose 1.29 does.
+            let dep_replaced =
+                plan::dependencies(&self.project, name)
+                    .into_iter()
+                    .any(|(d, via)| {
+                        replaced.contains(&d)
+                            && (via != "links" || !self.project.format.uses_networking())
+                            && via != "depends_on"
+                    });
+            for c in &mine[..keep] {
+                let id = c.id.clone().unwrap_or_default();
+                let cname = container_name(c);
+                let current_image = c.image_id.clone().unwrap_or_default();
+                let same = label(c, LABEL_CONFIG_HASH) == hash
+                    && (current_image.is_empty() || current_image == image_id)
+                    && !o.force_recreate
+                    && !dep_replaced;
+                let id = if same {
+                    if is_running(c) {
+                        // Each tool's own wording.
+                        if self.project.format.uses_networking() {
+                            self.say(&format!("Container {cname}  Running"));
+                        } else {
+                            self.say(&format!("{cname} is up-to-date"));
                         }
-                        id
-                    } else {
-                        replaced.insert(name.clone());
-                        self.recreate(s, c, &image_id, o.no_start).await?
-                    }
-                }
-                None => {
-                    replaced.insert(name.clone());
-                    let id = self.create(s, 1, &image_id, &[]).await?;
-                    if !o.no_start {
-                        self.start_one(&id, &self.project.container_name(s, 1))
-                            .await?;
+                    } else if !o.no_start {
+                        self.start_one(&id, &cname).await?;
                     }
                     id
+                } else {
+                    // Others bind to the first container by name.
+                    if number(c) == 1 {
+                        replaced.insert(name.clone());
+                    }
+                    self.recreate(s, c, &image_id, o.no_start).await?
+                };
+                up.push((name.clone(), id));
+            }
+            let next = mine.iter().map(|c| number(c)).max().unwrap_or(0) + 1;
+            for n in next..next + (expected - keep) as u32 {
+                if n == 1 {
+                    replaced.insert(name.clone());
                 }
-            };
-            up.push((name.clone(), id));
+                let id = self.create(s, n, &image_id, &[]).await?;
+                if !o.no_start {
+                    self.start_one(&id, &self.project.container_name(s, n))
+                        .await?;
+                }
+                up.push((name.clone(), id));
+            }
         }
         Ok(up)
+    }
+
+    /// Stops and removes a container a smaller scale no longer wants.
+    async fn scale_down(&self, c: &ContainerSummary) -> Result<()> {
+        let id = c.id.clone().unwrap_or_default();
+        let name = container_name(c);
+        if is_running(c) {
+            self.say(&format!("Container {name}  Stopping"));
+            let svc = self.project.services.get(label(c, LABEL_SERVICE));
+            self.docker
+                .stop_container(
+                    &id,
+                    Some(qp::StopContainerOptions {
+                        signal: None,
+                        t: svc.and_then(|s| s.stop_grace_period_s).map(|t| t as i32),
+                    }),
+                )
+                .await
+                .or_else(|e| if is_404(&e) { Ok(()) } else { Err(e) })
+                .map_err(api(format!("stopping {name}")))?;
+            self.say(&format!("Container {name}  Stopped"));
+        }
+        self.remove(&id, &name, true, false).await
     }
 
     /// Waits until a dependency is healthy, or has exited 0 (`depends_on` conditions).
@@ -1170,6 +1242,17 @@ impl Runner {
         let mut images_used: BTreeSet<String> = BTreeSet::new();
         for c in &list {
             let svc = label(c, LABEL_SERVICE);
+            if let Some(d) = self.project.disabled.get(svc) {
+                // As compose v2: a disabled service's containers are neither the
+                // project's to remove nor orphans.
+                tracing::warn!(
+                    "container {} left in place: service {svc:?} is disabled (its profiles {} are not active; pass --profile {} to remove it)",
+                    container_name(c),
+                    d.profiles.join(", "),
+                    d.profiles.first().map(String::as_str).unwrap_or("NAME")
+                );
+                continue;
+            }
             let orphan = !self.project.services.contains_key(svc);
             if orphan && !o.remove_orphans {
                 tracing::warn!(
@@ -1347,11 +1430,14 @@ impl Runner {
         Ok(())
     }
 
-    /// `exec SERVICE CMD…` (non-interactive): runs in the service's first container,
-    /// passes output to `out(bytes, is_stderr)`, returns the exit code.
+    /// `exec SERVICE CMD…` (non-interactive): runs in the service's container number
+    /// `index` (`--index`, default 1), passes output to `out(bytes, is_stderr)`,
+    /// returns the exit code.
+    #[allow(clippy::too_many_arguments)]
     pub async fn exec(
         &self,
         service: &str,
+        index: u32,
         cmd: Vec<String>,
         user: Option<String>,
         workdir: Option<String>,
@@ -1362,10 +1448,15 @@ impl Runner {
             return Err(ComposeError::NoSuchService(service.to_string()));
         }
         let list = self.containers(false, &[service.to_string()]).await?;
-        let Some(c) = list.first() else {
-            return Err(ComposeError::Other(format!(
-                "service {service:?} is not running"
-            )));
+        let found = list.iter().find(|c| number(c) == index);
+        // A container without a number label (made by another tool) counts as the first.
+        let found = found.or(if index == 1 { list.first() } else { None });
+        let Some(c) = found else {
+            return Err(ComposeError::Other(if list.is_empty() {
+                format!("service {service:?} is not running")
+            } else {
+                format!("service {service:?} has no running container number {index}")
+            }));
         };
         let id = c.id.clone().unwrap_or_default();
         let e = self

@@ -7,7 +7,7 @@ use berth_compose::project::{self, BuildPolicy, DownOptions, LogsOptions, Runner
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 
-/// `berth compose [-f FILE]... [-p NAME] [--project-directory DIR] COMMAND`.
+/// `berth compose [-f FILE]... [-p NAME] [--project-directory DIR] [--profile NAME]... COMMAND`.
 #[derive(clap::Args, Debug)]
 pub struct ComposeArgs {
     /// Compose configuration files (repeatable; later ones override earlier ones).
@@ -19,6 +19,9 @@ pub struct ComposeArgs {
     /// Alternate working directory (default: the first compose file's directory).
     #[arg(long = "project-directory")]
     pub project_directory: Option<PathBuf>,
+    /// Specify a profile to enable (repeatable; default: COMPOSE_PROFILES).
+    #[arg(long = "profile", value_name = "NAME")]
+    pub profiles: Vec<String>,
     #[command(subcommand)]
     pub cmd: ComposeCmd,
 }
@@ -72,6 +75,10 @@ pub struct UpArgs {
     /// Remove containers for services not defined in the Compose file.
     #[arg(long = "remove-orphans")]
     pub remove_orphans: bool,
+    /// Scale SERVICE to NUM containers; overrides `scale` in the Compose file
+    /// (repeatable).
+    #[arg(long = "scale", value_name = "SERVICE=NUM")]
+    pub scale: Vec<String>,
     pub services: Vec<String>,
 }
 
@@ -163,6 +170,9 @@ pub struct ConfigArgs {
     /// Print the volume names, one per line.
     #[arg(long)]
     pub volumes: bool,
+    /// Print the profile names, one per line.
+    #[arg(long)]
+    pub profiles: bool,
 }
 
 #[derive(clap::Args, Debug)]
@@ -182,6 +192,9 @@ pub struct ExecArgs {
     /// Environment variables.
     #[arg(short, long = "env")]
     pub env: Vec<String>,
+    /// Index of the container if the service has several replicas.
+    #[arg(long, default_value_t = 1)]
+    pub index: u32,
     pub service: String,
     #[arg(trailing_var_arg = true, allow_hyphen_values = true, required = true)]
     pub command: Vec<String>,
@@ -213,11 +226,40 @@ pub fn run(opts: &ClientOpts, a: ComposeArgs) -> Result<i32> {
         project_dir: a.project_directory.clone(),
         env: None,
         cwd: None,
+        profiles: a.profiles.clone(),
     };
-    let project = berth_compose::load(&load)?;
+    let mut project = berth_compose::load(&load)?;
+    // Services named on the command line are enabled even when their profiles are not
+    // active (their profiles get activated), as docker compose does.
+    let named: Vec<String> = match &a.cmd {
+        ComposeCmd::Up(u) => u.services.clone(),
+        ComposeCmd::Build(s) | ComposeCmd::Start(s) | ComposeCmd::Pull(s) => s.services.clone(),
+        ComposeCmd::Ps(p) => p.service.clone(),
+        ComposeCmd::Logs(l) => l.services.clone(),
+        ComposeCmd::Stop(s) | ComposeCmd::Restart(s) => s.services.clone(),
+        ComposeCmd::Rm(r) => r.services.clone(),
+        ComposeCmd::Exec(e) => vec![e.service.clone()],
+        ComposeCmd::Down(_) | ComposeCmd::Config(_) => Vec::new(),
+    };
+    project.enable_services(&named)?;
+    if let ComposeCmd::Up(u) = &a.cmd {
+        for spec in &u.scale {
+            let (svc, n) = spec
+                .split_once('=')
+                .and_then(|(s, n)| Some((s, n.trim().parse::<u32>().ok()?)))
+                .ok_or_else(|| anyhow!("invalid --scale {spec:?}: use SERVICE=NUM"))?;
+            project.set_scale(svc, n)?;
+        }
+    }
     berth_compose::plan::validate(&project)?;
     if let ComposeCmd::Config(c) = &a.cmd {
         if c.quiet {
+            return Ok(0);
+        }
+        if c.profiles {
+            for p in project.all_profiles() {
+                println!("{p}");
+            }
             return Ok(0);
         }
         if c.services {
@@ -349,7 +391,9 @@ async fn verb(_opts: &ClientOpts, r: &Runner, cmd: ComposeCmd) -> Result<i32> {
                 }
             };
             let code = r
-                .exec(&e.service, e.command, e.user, e.workdir, e.env, &mut out)
+                .exec(
+                    &e.service, e.index, e.command, e.user, e.workdir, e.env, &mut out,
+                )
                 .await?;
             Ok(code as i32)
         }
