@@ -29,16 +29,11 @@ pub struct PruneArgs {
 pub fn run(opts: &ClientOpts, c: BuilderCmd) -> Result<i32> {
     let BuilderCmd::Prune(a) = c;
     let filters = super::images::parse_filters(&a.filter)?;
-    if !a.force {
-        use std::io::IsTerminal;
-        if std::io::stdin().is_terminal() {
-            eprint!("WARNING! This will remove all dangling build cache. Are you sure you want to continue? [y/N] ");
-            let mut line = String::new();
-            std::io::stdin().read_line(&mut line)?;
-            if !line.trim().eq_ignore_ascii_case("y") {
-                return Ok(0);
-            }
-        }
+    if !super::client::confirm_prune(
+        a.force,
+        "WARNING! This will remove all dangling build cache. ",
+    )? {
+        return Ok(0);
     }
     let query: String = url::form_urlencoded::Serializer::new(String::new())
         .append_pair("all", if a.all { "1" } else { "0" })

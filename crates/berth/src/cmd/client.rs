@@ -106,6 +106,20 @@ pub async fn request(
     Ok(send.send_request(req).await?)
 }
 
+/// Docker's prune confirmation: unless `force`, and only with a terminal on stdin,
+/// prints `warning` and "Are you sure you want to continue? [y/N] " and reads the
+/// answer. True to go on.
+pub fn confirm_prune(force: bool, warning: &str) -> Result<bool> {
+    use std::io::IsTerminal;
+    if force || !std::io::stdin().is_terminal() {
+        return Ok(true);
+    }
+    eprint!("{warning}Are you sure you want to continue? [y/N] ");
+    let mut line = String::new();
+    std::io::stdin().read_line(&mut line)?;
+    Ok(line.trim().eq_ignore_ascii_case("y"))
+}
+
 /// A request whose answer is JSON (endpoints bollard models for a newer API version
 /// than berth speaks, such as `/system/df`); a non-2xx answer is the daemon's error.
 pub async fn request_json(

@@ -651,16 +651,8 @@ pub fn prune(opts: &ClientOpts, a: PruneArgs) -> Result<i32> {
     if a.all {
         filters.insert("dangling".into(), vec!["false".into()]);
     }
-    if !a.force {
-        use std::io::IsTerminal;
-        if std::io::stdin().is_terminal() {
-            eprint!("WARNING! This will remove all dangling images.\nAre you sure you want to continue? [y/N] ");
-            let mut line = String::new();
-            std::io::stdin().read_line(&mut line)?;
-            if !line.trim().eq_ignore_ascii_case("y") {
-                return Ok(0);
-            }
-        }
+    if !super::client::confirm_prune(a.force, "WARNING! This will remove all dangling images.\n")? {
+        return Ok(0);
     }
     let r = runtime()?.block_on(async {
         let d = opts.connect().await?;
