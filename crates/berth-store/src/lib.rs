@@ -23,6 +23,7 @@ pub mod check;
 pub mod content;
 pub mod error;
 pub mod ingest;
+pub mod pack;
 pub mod records;
 pub mod sync;
 pub mod tarsplit;

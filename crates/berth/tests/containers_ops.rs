@@ -210,6 +210,29 @@ fn cp_both_ways_keeps_symlinks_inside_and_export() {
         "/data/srcdir/sub/a.txt",
     ]));
     assert_eq!(cat, "hello cphello cpalpha");
+    // A hard link inside a copied tree arrives as a hard link, and `-L` follows SRC_PATH
+    // itself only (the copy keeps the link's name; links inside stay links), as the
+    // docker CLI's own archive does.
+    let tree = work.join("tree");
+    std::fs::create_dir_all(tree.join("sub")).unwrap();
+    std::fs::write(tree.join("sub/a.txt"), "alpha").unwrap();
+    std::fs::hard_link(tree.join("sub/a.txt"), tree.join("hl")).unwrap();
+    std::os::unix::fs::symlink("sub", tree.join("inner")).unwrap();
+    std::os::unix::fs::symlink("tree", work.join("tree-link")).unwrap();
+    ok(d.berth(&["cp", "-L", &s(&work.join("tree-link")), "c:/"]));
+    ok(d.docker(&["cp", "-L", &s(&work.join("tree-link")), "c:/tmp/"]));
+    for top in ["/tree-link", "/tmp/tree-link"] {
+        let o = ok(d.berth(&[
+            "exec",
+            "c",
+            "sh",
+            "-c",
+            &format!(
+                "cd {top} && stat -c %i hl sub/a.txt | uniq | wc -l && readlink inner && cat inner/a.txt"
+            ),
+        ]));
+        assert_eq!(o, "1\nsub\nalpha", "{top}");
+    }
     // Through the container's symlink /up → (…)/etc: lands in the container's /etc, never
     // the host's.
     let marker = format!("berth-cp-marker-{}", std::process::id());

@@ -7,12 +7,11 @@
 //! [`berth_store::unpack::resolve_in_root`], so a symlink in the container can never lead
 //! outside its rootfs.
 //!
-//! The directory → tar writer is written here rather than with `tar::Builder::append_dir_all`
-//! because that follows neither Docker's entry naming (rebased on the requested name) nor
-//! keeps owners, device numbers and hard links the way `docker cp`/`export` do.
+//! Trees are written into tars by [`berth_store::pack::append_tree`] (Docker's entry
+//! naming, owners, device numbers and hard links), as the `berth cp` CLI does.
 
 use super::*;
-use std::collections::HashMap as Map;
+use berth_store::pack::append_tree;
 use std::io::{self, Write};
 use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::path::Path;
@@ -75,78 +74,6 @@ fn go_mode(m: &std::fs::Metadata) -> u32 {
         mode |= 1 << 20;
     }
     mode
-}
-
-/// Writes `src` (a file, link or directory tree) into `b` as `name` (and `name/…`).
-pub fn append_tree<W: Write>(b: &mut tar::Builder<W>, src: &Path, name: &str) -> io::Result<()> {
-    let mut links: Map<(u64, u64), String> = Map::new();
-    append_one(b, src, name, &mut links)
-}
-
-fn append_one<W: Write>(
-    b: &mut tar::Builder<W>,
-    path: &Path,
-    name: &str,
-    links: &mut Map<(u64, u64), String>,
-) -> io::Result<()> {
-    let meta = std::fs::symlink_metadata(path)?;
-    let ft = meta.file_type();
-    let mut h = tar::Header::new_gnu();
-    h.set_mode(meta.mode() & 0o7777);
-    h.set_uid(meta.uid() as u64);
-    h.set_gid(meta.gid() as u64);
-    h.set_mtime(meta.mtime().max(0) as u64);
-    h.set_size(0);
-    if ft.is_dir() {
-        h.set_entry_type(tar::EntryType::Directory);
-        let dir_name = if name.ends_with('/') {
-            name.to_string()
-        } else {
-            format!("{name}/")
-        };
-        b.append_data(&mut h, &dir_name, io::empty())?;
-        let mut kids: Vec<_> = std::fs::read_dir(path)?
-            .filter_map(|e| e.ok().map(|e| e.file_name()))
-            .collect();
-        kids.sort();
-        for k in kids {
-            let child = format!("{}{}", dir_name, k.to_string_lossy());
-            append_one(b, &path.join(&k), &child, links)?;
-        }
-        return Ok(());
-    }
-    if ft.is_file() && meta.nlink() > 1 {
-        let key = (meta.dev(), meta.ino());
-        if let Some(first) = links.get(&key) {
-            h.set_entry_type(tar::EntryType::Link);
-            return b.append_link(&mut h, name, first);
-        }
-        links.insert(key, name.to_string());
-    }
-    if ft.is_symlink() {
-        h.set_entry_type(tar::EntryType::Symlink);
-        let target = std::fs::read_link(path)?;
-        b.append_link(&mut h, name, target)
-    } else if ft.is_file() {
-        h.set_entry_type(tar::EntryType::Regular);
-        h.set_size(meta.len());
-        b.append_data(&mut h, name, std::fs::File::open(path)?)
-    } else if ft.is_socket() {
-        Ok(()) // tar cannot hold sockets; docker skips them too.
-    } else {
-        h.set_entry_type(if ft.is_char_device() {
-            tar::EntryType::Char
-        } else if ft.is_block_device() {
-            tar::EntryType::Block
-        } else {
-            tar::EntryType::Fifo
-        });
-        if ft.is_char_device() || ft.is_block_device() {
-            h.set_device_major(libc::major(meta.rdev()))?;
-            h.set_device_minor(libc::minor(meta.rdev()))?;
-        }
-        b.append_data(&mut h, name, io::empty())
-    }
 }
 
 impl Engine {

@@ -262,21 +262,16 @@ fn copy_in(opts: &ClientOpts, a: &CpArgs, ctr: &str, dest: &str) -> Result<i32> 
             _ => bail!("destination \"{ctr}:{dest}\" must be a directory"),
         };
         let (tx, rx) = futures::channel::mpsc::channel::<Bytes>(16);
-        let src_owned = src_path.to_path_buf();
-        let follow = a.follow_link;
+        // `-L` follows SRC_PATH itself (its entry keeps the link's name), not the
+        // links inside a copied tree, as docker does.
+        let src_owned = if a.follow_link {
+            std::fs::canonicalize(src_path).map_err(|e| anyhow!("lstat {src}: {e}"))?
+        } else {
+            src_path.to_path_buf()
+        };
         let writer = std::thread::spawn(move || -> std::io::Result<()> {
             let mut b = tar::Builder::new(ChannelWriter { tx });
-            b.follow_symlinks(follow);
-            let m = if follow {
-                std::fs::metadata(&src_owned)?
-            } else {
-                std::fs::symlink_metadata(&src_owned)?
-            };
-            if m.is_dir() {
-                b.append_dir_all(&name, &src_owned)?;
-            } else {
-                b.append_path_with_name(&src_owned, &name)?;
-            }
+            berth_store::pack::append_tree(&mut b, &src_owned, &name)?;
             b.into_inner()?.flush()
         });
         d.upload_to_container(
