@@ -5,35 +5,13 @@
 mod support;
 use support::*;
 
-fn daemon_with_busybox() -> Daemon {
-    let d = Daemon::start();
-    let tar = busybox_tar(d.dir.path());
-    ok(d.berth(&[
-        "import",
-        "-c",
-        "CMD [\"sh\"]",
-        tar.to_str().unwrap(),
-        "busybox",
-    ]));
-    ok(d.berth(&[
-        "import",
-        "-c",
-        "CMD [\"sh\"]",
-        "-c",
-        "VOLUME /etc",
-        tar.to_str().unwrap(),
-        "withvol",
-    ]));
-    d
-}
-
 fn lines(s: &str) -> Vec<String> {
     s.lines().map(|l| l.trim().to_string()).collect()
 }
 
 #[test]
 fn named_volume_survives_container_and_is_populated_from_image() {
-    let d = daemon_with_busybox();
+    let d = Daemon::with_busybox();
     // First use creates the volume and copies the image's /etc into it.
     let out = ok(d.berth(&[
         "run",
@@ -94,7 +72,8 @@ fn named_volume_survives_container_and_is_populated_from_image() {
 
 #[test]
 fn anonymous_volumes_rm_v_and_prune() {
-    let d = daemon_with_busybox();
+    let d = Daemon::with_busybox();
+    d.import_busybox("withvol", &["VOLUME /etc"]);
     // Image VOLUME → anonymous volume holding the image's content.
     let id = ok(d.berth(&["create", "withvol", "cat", "/etc/passwd"]));
     let id = id.trim();
@@ -149,7 +128,7 @@ fn anonymous_volumes_rm_v_and_prune() {
 /// volume is read back through `--volumes-from` and copied to a bind-mounted host dir.
 #[test]
 fn volumes_from_backup_to_bind_mount() {
-    let d = daemon_with_busybox();
+    let d = Daemon::with_busybox();
     let backup = d.dir.path().join("backup");
     std::fs::create_dir_all(&backup).unwrap();
     ok(d.berth(&[

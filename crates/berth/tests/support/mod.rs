@@ -50,15 +50,20 @@ impl Daemon {
     /// [`Daemon::with_busybox`] with extra environment variables for the daemon.
     pub fn with_busybox_env(env: &[(&str, &str)]) -> Daemon {
         let d = Daemon::start_with_env(env);
-        let tar = busybox_tar(d.dir.path());
-        ok(d.berth(&[
-            "import",
-            "-c",
-            "CMD [\"sh\"]",
-            tar.to_str().unwrap(),
-            "busybox",
-        ]));
+        d.import_busybox("busybox", &[]);
         d
+    }
+
+    /// Imports the busybox rootfs as `tag` with `CMD ["sh"]` and the Dockerfile
+    /// instructions in `changes` (`import -c`).
+    pub fn import_busybox(&self, tag: &str, changes: &[&str]) {
+        let tar = busybox_tar(self.dir.path());
+        let mut args = vec!["import", "-c", "CMD [\"sh\"]"];
+        for c in changes {
+            args.extend(["-c", c]);
+        }
+        args.extend([tar.to_str().unwrap(), tag]);
+        ok(self.berth(&args));
     }
 
     pub fn socket(&self) -> PathBuf {
