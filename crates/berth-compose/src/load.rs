@@ -1075,7 +1075,10 @@ impl Cx<'_> {
                     "volumes_from" => s.volumes_from = string_list(v)?,
                     "links" => s.links = links(v)?,
                     "external_links" => s.external_links = string_list(v)?,
-                    "depends_on" => s.depends_on = depends_on(v)?,
+                    "depends_on" => {
+                        s.depends_on = depends_on(v)?;
+                        s.optional_depends_on = optional_dependencies(v)?;
+                    }
                     "labels" => s.labels = str_map(v, "label")?,
                     "networks" => s.networks = self.networks(v)?,
                     "network_mode" | "net" => s.network_mode = Some(string(v)?),
@@ -1646,6 +1649,21 @@ fn depends_on(v: &Value) -> FieldResult<BTreeMap<String, DependsCondition>> {
             }
         }
         o => return Err(format!("must be a list or a mapping, not {}", yaml_type(o))),
+    }
+    Ok(out)
+}
+
+/// The `depends_on` entries with `required: false`.
+fn optional_dependencies(v: &Value) -> FieldResult<std::collections::BTreeSet<String>> {
+    let mut out = std::collections::BTreeSet::new();
+    if let Value::Mapping(m) = v {
+        for (k, x) in m {
+            if let Some(r) = x.as_mapping().and_then(|o| o.get("required")) {
+                if !boolean(r)? {
+                    out.insert(key_string(k));
+                }
+            }
+        }
     }
     Ok(out)
 }

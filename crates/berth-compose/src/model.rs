@@ -353,6 +353,10 @@ pub struct Service {
     pub external_links: Vec<String>,
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub depends_on: BTreeMap<String, DependsCondition>,
+    /// `depends_on` entries with `required: false`: ignored when the service is not
+    /// there (not defined, or disabled by profiles).
+    #[serde(skip)]
+    pub optional_depends_on: std::collections::BTreeSet<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub restart: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]

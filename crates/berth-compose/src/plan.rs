@@ -2,7 +2,7 @@
 //! `links`, `volumes_from` (a service, not `container:…`) and `network_mode:
 //! service:…`. Selecting services on the command line pulls in their dependencies.
 //! Names that are not services and cycles are errors; so is depending on a service
-//! that profiles disabled.
+//! that profiles disabled (unless the dependency says `required: false`).
 
 use crate::error::{ComposeError, Result};
 use crate::model::Project;
@@ -15,6 +15,9 @@ pub fn dependencies(p: &Project, name: &str) -> Vec<(String, &'static str)> {
     };
     let mut out: Vec<(String, &'static str)> = Vec::new();
     for d in s.depends_on.keys() {
+        if s.optional_depends_on.contains(d) && !p.services.contains_key(d) {
+            continue;
+        }
         out.push((d.clone(), "depends_on"));
     }
     for l in &s.links {

@@ -181,6 +181,16 @@ mod tests {
     }
 
     #[test]
+    fn optional_dependencies_may_be_disabled() {
+        let t = "services:\n  app:\n    image: x\n    depends_on:\n      db: {condition: service_started, required: false}\n      cache: {required: false}\n  db:\n    image: x\n    profiles: [dev]\n";
+        let mut p = load_str(Path::new("/p/app/compose.yml"), t, HashMap::new(), None).unwrap();
+        plan::validate(&p).unwrap();
+        assert_eq!(plan::order(&p, &["app".into()]).unwrap(), ["app"]);
+        p.apply_profiles(vec!["dev".into()]);
+        assert_eq!(plan::order(&p, &["app".into()]).unwrap(), ["db", "app"]);
+    }
+
+    #[test]
     fn invalid_profile_names() {
         let e = load_str(
             Path::new("/p/app/compose.yml"),
