@@ -293,10 +293,9 @@ fn cp_both_ways_keeps_symlinks_inside_and_export() {
     ok(d.berth(&["stop", "-t", "0", "c"]));
     // The shim answers before it unmounts the rootfs: count once it is done.
     let state = d.dir.path().join("exec/containers").join(&id);
-    let t0 = Instant::now();
-    while !berth_runtime::status::shim_gone(&state) && t0.elapsed() < Duration::from_secs(10) {
-        std::thread::sleep(Duration::from_millis(10));
-    }
+    eventually(Duration::from_secs(10), || {
+        berth_runtime::status::shim_gone(&state)
+    });
     let before = mounts_mentioning(&id);
     ok(d.berth(&["cp", "c:/tmp/file.txt", &s(&out.join("after-stop.txt"))]));
     assert_eq!(
@@ -543,10 +542,10 @@ fn what_follows_an_exit_at_once_finds_the_container_released() {
         assert!(o.status.success(), "{}", stderr(&o));
     }
     // Nothing of those containers stays mounted once their shims are gone.
-    let t0 = Instant::now();
     let root = d.data_root().join("containers").display().to_string();
-    while mounts_mentioning(&id) > 0 || mounts_mentioning(&root) > 0 {
-        assert!(t0.elapsed() < Duration::from_secs(5), "mounts left behind");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    assert!(
+        eventually(Duration::from_secs(5), || mounts_mentioning(&id) == 0
+            && mounts_mentioning(&root) == 0),
+        "mounts left behind"
+    );
 }

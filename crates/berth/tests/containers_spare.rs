@@ -5,7 +5,7 @@
 //! waiting for the disk is found again after a SIGKILL.
 
 mod support;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use support::*;
 
 /// PIDs of this daemon's spare shims, idle or assigned (their command line names the
@@ -27,17 +27,8 @@ fn spares(d: &Daemon) -> Vec<i32> {
     out
 }
 
-/// Waits until `f` holds (10 s at most) and returns whether it did.
-fn eventually(mut f: impl FnMut() -> bool) -> bool {
-    let t = Instant::now();
-    while t.elapsed() < Duration::from_secs(10) {
-        if f() {
-            return true;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    false
-}
+/// How long a spare may take to appear or go.
+const WAIT: Duration = Duration::from_secs(10);
 
 fn alive(pid: i32) -> bool {
     std::path::Path::new(&format!("/proc/{pid}")).exists()
@@ -56,7 +47,7 @@ fn a_container_runs_in_the_spare_and_a_new_spare_follows() {
     // The container's own shim (the former spare) exits just after the removal.
     std::thread::sleep(Duration::from_millis(300));
     assert!(
-        eventually(|| spares(&d).len() == 1),
+        eventually(WAIT, || spares(&d).len() == 1),
         "no spare after a start"
     );
     let first = spares(&d)[0];
@@ -79,7 +70,7 @@ fn a_container_runs_in_the_spare_and_a_new_spare_follows() {
         .unwrap();
     assert_eq!(ppid, first, "the container's shim is the former spare");
     assert!(
-        eventually(|| spares(&d).iter().any(|p| *p != first)),
+        eventually(WAIT, || spares(&d).iter().any(|p| *p != first)),
         "no new spare after the start"
     );
     // The former spare keeps its command line (renaming it needs CAP_SYS_RESOURCE).
@@ -112,7 +103,7 @@ fn a_container_runs_in_the_spare_and_a_new_spare_follows() {
         stderr(&o)
     );
     assert!(
-        eventually(|| spares(&d).len() == 1),
+        eventually(WAIT, || spares(&d).len() == 1),
         "one spare after the runs"
     );
 }
@@ -124,12 +115,12 @@ fn a_dead_spare_is_replaced() {
     // The container's own shim (the former spare) exits just after the removal.
     std::thread::sleep(Duration::from_millis(300));
     assert!(
-        eventually(|| spares(&d).len() == 1),
+        eventually(WAIT, || spares(&d).len() == 1),
         "no spare after a start"
     );
     let spare = spares(&d)[0];
     unsafe { libc::kill(spare, libc::SIGKILL) };
-    assert!(eventually(|| !alive(spare)), "spare not killed");
+    assert!(eventually(WAIT, || !alive(spare)), "spare not killed");
     let o = d.berth(&[
         "run",
         "--rm",
@@ -141,7 +132,7 @@ fn a_dead_spare_is_replaced() {
     ]);
     assert_eq!(stdout(&o), "fresh\n", "{}", stderr(&o));
     assert!(
-        eventually(|| spares(&d).len() == 1),
+        eventually(WAIT, || spares(&d).len() == 1),
         "no spare after a run without one"
     );
 }
@@ -153,13 +144,13 @@ fn spares_end_with_their_daemon_and_when_unused() {
     // The container's own shim (the former spare) exits just after the removal.
     std::thread::sleep(Duration::from_millis(300));
     assert!(
-        eventually(|| spares(&d).len() == 1),
+        eventually(WAIT, || spares(&d).len() == 1),
         "no spare after a start"
     );
     let spare = spares(&d)[0];
     d.kill9();
     assert!(
-        eventually(|| !alive(spare)),
+        eventually(WAIT, || !alive(spare)),
         "the spare outlived its daemon"
     );
     d.spawn();
@@ -169,14 +160,17 @@ fn spares_end_with_their_daemon_and_when_unused() {
     // The container's own shim (the former spare) exits just after the removal.
     std::thread::sleep(Duration::from_millis(300));
     assert!(
-        eventually(|| spares(&d).len() == 1),
+        eventually(WAIT, || spares(&d).len() == 1),
         "no spare after a start"
     );
     let spare = spares(&d)[0];
     // Unused for the idle time (1.5 s here), it exits.
     std::thread::sleep(Duration::from_millis(1000));
     assert!(alive(spare), "the spare retired too early");
-    assert!(eventually(|| !alive(spare)), "an unused spare was kept");
+    assert!(
+        eventually(WAIT, || !alive(spare)),
+        "an unused spare was kept"
+    );
     assert_eq!(spares(&d).len(), 0);
 }
 
@@ -207,7 +201,7 @@ fn a_rm_container_started_just_before_a_sigkill_is_found_again() {
     ok(d.berth(&["stop", "-t", "5", &id]));
     // --rm still applies.
     assert!(
-        eventually(|| !d.berth(&["inspect", &id]).status.success()),
+        eventually(WAIT, || !d.berth(&["inspect", &id]).status.success()),
         "the --rm container was not removed after its stop"
     );
 }

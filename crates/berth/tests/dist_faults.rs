@@ -6,8 +6,8 @@ mod dist_common;
 mod support;
 
 use dist_common::*;
-use std::time::{Duration, Instant};
-use support::{fails, ok};
+use std::time::Duration;
+use support::{eventually, fails, ok};
 
 /// Pushes busybox + a small and a big incompressible layer; returns (name, small
 /// digests, big digest) as the registry stores them.
@@ -55,14 +55,10 @@ fn setup(reg: &Registry, big: usize) -> (String, Vec<String>, String, String) {
 }
 
 fn wait_for(what: &str, f: impl Fn() -> bool) {
-    let t = Instant::now();
-    while !f() {
-        assert!(
-            t.elapsed() < Duration::from_secs(30),
-            "timed out waiting for {what}"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    assert!(
+        eventually(Duration::from_secs(30), f),
+        "timed out waiting for {what}"
+    );
 }
 
 #[test]

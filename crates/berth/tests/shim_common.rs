@@ -6,7 +6,7 @@
 use std::fs;
 use std::os::unix::fs::symlink;
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use berth_runtime::bundle::write_bundle;
 use berth_runtime::config::{ContainerSpec, RootfsSpec};
@@ -214,17 +214,9 @@ pub fn alive(pid: i32) -> bool {
     }
 }
 
-/// Polls `f` until true or the timeout.
-pub fn eventually(timeout: Duration, mut f: impl FnMut() -> bool) -> bool {
-    let end = Instant::now() + timeout;
-    while Instant::now() < end {
-        if f() {
-            return true;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    f()
-}
+#[path = "support/mod.rs"]
+mod support;
+pub use support::eventually;
 
 /// Runs a container to completion (attached before start) and returns (stdout, stderr, exit
 /// code, paths).

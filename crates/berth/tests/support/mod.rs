@@ -254,6 +254,19 @@ pub fn fails(o: Output) -> String {
     stderr(&o)
 }
 
+/// Polls `f` (every 20 ms) until it holds or `timeout` has passed; whether it held
+/// (asked once more at the deadline).
+pub fn eventually(timeout: Duration, mut f: impl FnMut() -> bool) -> bool {
+    let end = Instant::now() + timeout;
+    while Instant::now() < end {
+        if f() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    f()
+}
+
 /// A busybox rootfs tar (`/bin/busybox` + applet symlinks + /etc/passwd, group).
 pub fn busybox_tar(dir: &Path) -> PathBuf {
     let path = dir.join("busybox-rootfs.tar");
