@@ -5,11 +5,13 @@ use super::*;
 impl Engine {
     /// `GET /containers/{id}/changes`: what the container changed, from its writable
     /// layer (`upper/`) compared with the image's layers. Kind 0 = modified, 1 = added,
-    /// 2 = deleted, as Docker reports them.
+    /// 2 = deleted, as Docker reports them. The runtime's mount points (an `/etc/hosts`
+    /// the image lacks...) are left out, as Docker's init layer keeps them out.
     pub fn container_changes(&self, name: &str) -> Result<Vec<(String, u8)>> {
         use std::os::unix::fs::FileTypeExt;
         let r = self.container(name)?.snapshot();
         let upper = self.ctr_dir(&r.id).join("upper");
+        let skip = berth_build::layer::runtime_artifacts(&upper);
         let in_lower = |rel: &std::path::Path| {
             r.lower
                 .iter()
@@ -23,6 +25,9 @@ impl Engine {
             };
             for e in rd.flatten() {
                 let child = rel.join(e.file_name());
+                if skip.contains(child.to_string_lossy().as_ref()) {
+                    continue;
+                }
                 let Ok(ft) = e.file_type() else { continue };
                 let meta = e.metadata().ok();
                 let whiteout = ft.is_char_device()
