@@ -398,35 +398,64 @@ impl Engine {
         Ok(out)
     }
 
-    /// `POST /images/prune`: dangling images (or, with `dangling=false`, all unused).
+    /// `POST /images/prune`: dangling images (or, with `dangling=false`, all unused),
+    /// as moby's `ImagesPrune`: images any container (running or not) uses are kept,
+    /// nothing is forced (an image with children stays), a tagged image goes by
+    /// removing each of its tags, and `until`/`label` select by creation time and labels.
     pub fn image_prune(&self, filters: &Filters) -> Result<ImagePruneResponse> {
-        filters.only(&["dangling", "label", "until"])?;
+        filters.only(&["dangling", "label", "label!", "until"])?;
         let dangling_only = !matches!(
             filters.get("dangling").first().map(|s| s.as_str()),
             Some("false") | Some("0")
         );
+        let until = match filters.get("until").first() {
+            Some(u) => Some(crate::filters::parse_until(u)?),
+            None => None,
+        };
+        let used: std::collections::HashSet<String> =
+            self.all_records().into_iter().map(|c| c.image).collect();
         let tags = self.store.tags_by_image()?;
         let mut deleted = Vec::new();
         let mut reclaimed = 0i64;
         for img in self.store.images()? {
-            let tagged = tags.get(&img.id).map(|t| !t.is_empty()).unwrap_or(false);
-            if dangling_only && tagged {
+            if used.contains(&img.id.to_string()) {
                 continue;
+            }
+            let refs = tags.get(&img.id).cloned().unwrap_or_default();
+            if dangling_only && !refs.is_empty() {
+                continue;
+            }
+            if let Some(u) = until {
+                let created = img
+                    .created
+                    .as_deref()
+                    .and_then(|c| chrono::DateTime::parse_from_rfc3339(c).ok())
+                    .map(|t| t.timestamp());
+                if created.is_none_or(|c| c >= u) {
+                    continue;
+                }
             }
             let (_, cfg) = self.store.config(&img.id)?;
             let labels = cfg.config.and_then(|c| c.labels).unwrap_or_default();
             if !filters.labels_match(&labels) {
                 continue;
             }
-            match self.image_remove(&img.id.to_string(), !dangling_only, false) {
-                Ok(items) => {
-                    if items.iter().any(|i| i.deleted.is_some()) {
-                        reclaimed += img.size as i64;
+            let names: Vec<String> = if refs.is_empty() {
+                vec![img.id.to_string()]
+            } else {
+                refs.iter().map(|r| r.to_string()).collect()
+            };
+            for name in names {
+                match self.image_remove(&name, false, false) {
+                    Ok(items) => {
+                        if items.iter().any(|i| i.deleted.is_some()) {
+                            reclaimed += img.size as i64;
+                        }
+                        deleted.extend(items);
                     }
-                    deleted.extend(items);
+                    Err(EngineError::Conflict(_)) | Err(EngineError::NotFound(_)) => break,
+                    Err(e) => return Err(e),
                 }
-                Err(EngineError::Conflict(_)) | Err(EngineError::NotFound(_)) => {}
-                Err(e) => return Err(e),
             }
         }
         Ok(ImagePruneResponse {

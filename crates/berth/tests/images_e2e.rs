@@ -117,6 +117,35 @@ fn berth_cli_image_lifecycle() {
     assert!(ok(d.berth(&["images", "-q"])).contains(&id[7..19]));
 }
 
+/// `image prune -a` (moby `ImagesPrune`): images containers use stay, other tagged
+/// images lose each tag and go; `until` keeps images created after it.
+#[test]
+fn image_prune_all_keeps_images_in_use_and_honours_until() {
+    let d = Daemon::with_busybox();
+    let tar = busybox_tar(d.dir.path());
+    let tar_s = tar.to_str().unwrap();
+    ok(d.berth(&["import", "-c", "LABEL v=1", tar_s, "other:1"]));
+    ok(d.berth(&["tag", "other:1", "other:2"]));
+    ok(d.berth(&["create", "--name", "user", "busybox", "true"]));
+    let out = ok(d.berth(&["image", "prune", "-a", "-f", "--filter", "until=1h"]));
+    assert!(!out.contains("other:"), "created within the hour: {out}");
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    let out = ok(d.berth(&["image", "prune", "-a", "-f", "--filter", "until=0s"]));
+    assert!(out.contains("untagged: other:1"), "{out}");
+    assert!(out.contains("untagged: other:2"), "{out}");
+    assert!(out.contains("deleted: sha256:"), "{out}");
+    assert!(!out.contains("busybox"), "used by a container: {out}");
+    let left = ok(d.berth(&["images", "--format", "{{.Repository}}:{{.Tag}}"]));
+    assert_eq!(left.trim(), "busybox:latest");
+    if have("docker") {
+        let out = ok(d.docker(&["image", "prune", "-a", "-f"]));
+        assert!(!out.contains("busybox"), "{out}");
+    }
+    ok(d.berth(&["rm", "user"]));
+    let out = ok(d.berth(&["image", "prune", "-a", "-f"]));
+    assert!(out.contains("untagged: busybox:latest"), "{out}");
+}
+
 #[test]
 fn docker_cli_against_berth() {
     if !have("docker") {
