@@ -124,18 +124,50 @@ pub enum MountSpec {
     },
 }
 
-/// cgroup resource limits; zero means "no limit" as in Docker.
+/// cgroup resource limits; zero (or an empty string) means "not set" as in Docker.
+///
+/// In a container's spec a field not set is no limit. Given to
+/// [`crate::cgroups::update`], a field not set leaves the live value as it is, and `-1`
+/// lifts a limit (memory, swap, reservation, CPU quota, pids).
 #[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(default)]
 pub struct Resources {
     /// `--memory` in bytes.
     pub memory_bytes: i64,
-    /// `--cpus` × 10⁹.
+    /// `--memory-swap`: memory plus swap, bytes (`-1`: unlimited swap).
+    pub memory_swap: i64,
+    /// `--memory-reservation` (soft limit), bytes.
+    pub memory_reservation: i64,
+    /// `--cpus` × 10⁹ (a CFS quota over a 100 ms period; wins over the two below).
     pub nano_cpus: i64,
+    /// `--cpu-period`, µs.
+    pub cpu_period: i64,
+    /// `--cpu-quota`, µs per period (`-1`: none).
+    pub cpu_quota: i64,
     /// `--cpu-shares`.
     pub cpu_shares: u64,
-    /// `--pids-limit` (0 or negative: unlimited).
+    /// `--cpuset-cpus` (`0-3`, `0,1`).
+    pub cpuset_cpus: String,
+    /// `--cpuset-mems`.
+    pub cpuset_mems: String,
+    /// `--pids-limit` (in a spec, 0 or negative: unlimited).
     pub pids_limit: i64,
+    /// `--blkio-weight` (10 to 1000).
+    pub blkio_weight: u16,
+}
+
+impl Resources {
+    /// The CFS `(quota, period)` in µs these resources ask for, if any: `--cpus` over
+    /// Docker's 100 ms period, else `--cpu-quota`/`--cpu-period` (0 when not set).
+    pub fn cfs_quota_period(&self) -> Option<(i64, i64)> {
+        if self.nano_cpus > 0 {
+            let period = crate::spec::CPU_PERIOD as i64;
+            let quota = (self.nano_cpus as i128 * period as i128 / 1_000_000_000) as i64;
+            // The kernel refuses a quota under 1 ms.
+            return Some((quota.max(1000), period));
+        }
+        (self.cpu_quota != 0 || self.cpu_period != 0).then_some((self.cpu_quota, self.cpu_period))
+    }
 }
 
 /// Which seccomp profile to apply.

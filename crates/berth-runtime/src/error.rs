@@ -55,6 +55,16 @@ pub enum RuntimeError {
         /// Error text.
         message: String,
     },
+    /// A cgroup file refused a value (e.g. a memory limit under the current usage).
+    #[error("failed to write {value:?}: write {path}: {source}")]
+    CgroupWrite {
+        /// The cgroup file.
+        path: PathBuf,
+        /// What was written.
+        value: String,
+        /// The OS error.
+        source: std::io::Error,
+    },
     /// The shim's control socket is gone (the shim has exited).
     #[error("shim for container {0} is not running")]
     ShimGone(String),

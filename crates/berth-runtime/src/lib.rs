@@ -10,7 +10,8 @@
 //! - [`protocol`], [`status`], [`jsonlog`]: the control-socket protocol, the exit record and
 //!   Docker's json-file log format shared by shim and client.
 //! - [`user`]: `-u user[:group]` resolution in the container's own passwd/group files.
-//! - [`cgroups`]: a container's cgroup figures for `docker stats`/`top`.
+//! - [`cgroups`]: a container's cgroup figures for `docker stats`/`top`, live limit changes
+//!   for `docker update`, and what the host's cgroups can limit.
 //! - [`cgroup_warm`]: takes the cgroup-migration lock's grace period out of a start.
 //! - [`seccomp_bpf`]: Docker's seccomp profile compiled once and loaded by the init.
 //!

@@ -293,6 +293,7 @@ impl Engine {
                 nano_cpus: hc.nano_cpus.unwrap_or(0),
                 cpu_shares: hc.cpu_shares.unwrap_or(0).max(0) as u64,
                 pids_limit: hc.pids_limit.unwrap_or(0),
+                ..Default::default()
             },
             security,
             network,

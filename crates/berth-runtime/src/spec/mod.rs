@@ -31,7 +31,7 @@ pub const INIT_PATH: &str = "/sbin/docker-init";
 const MIN_MEMORY: i64 = 6 * 1024 * 1024;
 
 /// cgroup CPU period used for `--cpus` (Docker's 100 ms).
-const CPU_PERIOD: u64 = 100_000;
+pub(crate) const CPU_PERIOD: u64 = 100_000;
 
 /// Builds the OCI runtime spec for `c`, with its root at `rootfs` (absolute path of the
 /// mounted root filesystem, normally `<bundle>/rootfs`).
@@ -351,23 +351,47 @@ fn resources(c: &ContainerSpec) -> Value {
         v
     };
     let mut res = json!({"devices": devices});
+    let mut memory = serde_json::Map::new();
     if r.memory_bytes > 0 {
-        res["memory"] = json!({"limit": r.memory_bytes});
+        memory.insert("limit".into(), json!(r.memory_bytes));
+        // Swap is memory + swap, so only meaningful beside a limit (Docker passes it
+        // only when positive).
+        if r.memory_swap > 0 {
+            memory.insert("swap".into(), json!(r.memory_swap));
+        }
+    }
+    if r.memory_reservation > 0 {
+        memory.insert("reservation".into(), json!(r.memory_reservation));
+    }
+    if !memory.is_empty() {
+        res["memory"] = Value::Object(memory);
     }
     let mut cpu = serde_json::Map::new();
-    if r.nano_cpus > 0 {
-        let quota = (r.nano_cpus as u128 * CPU_PERIOD as u128 / 1_000_000_000) as i64;
-        cpu.insert("quota".into(), json!(quota.max(1000)));
-        cpu.insert("period".into(), json!(CPU_PERIOD));
+    if let Some((quota, period)) = r.cfs_quota_period() {
+        if quota != 0 {
+            cpu.insert("quota".into(), json!(quota));
+        }
+        if period > 0 {
+            cpu.insert("period".into(), json!(period));
+        }
     }
     if r.cpu_shares > 0 {
         cpu.insert("shares".into(), json!(r.cpu_shares));
+    }
+    if !r.cpuset_cpus.is_empty() {
+        cpu.insert("cpus".into(), json!(r.cpuset_cpus));
+    }
+    if !r.cpuset_mems.is_empty() {
+        cpu.insert("mems".into(), json!(r.cpuset_mems));
     }
     if !cpu.is_empty() {
         res["cpu"] = Value::Object(cpu);
     }
     if r.pids_limit > 0 {
         res["pids"] = json!({"limit": r.pids_limit});
+    }
+    if r.blkio_weight > 0 {
+        res["blockIO"] = json!({"weight": r.blkio_weight});
     }
     res
 }

@@ -214,6 +214,7 @@ fn resources_map_to_cgroup_settings() {
         nano_cpus: 1_500_000_000,
         cpu_shares: 512,
         pids_limit: 100,
+        ..Default::default()
     };
     let s = build_ok(&c);
     let r = s
@@ -227,6 +228,52 @@ fn resources_map_to_cgroup_settings() {
     assert_eq!(cpu.period(), Some(100_000));
     assert_eq!(cpu.shares(), Some(512));
     assert_eq!(r.pids().as_ref().map(|p| p.limit()), Some(100));
+}
+
+#[test]
+fn update_resources_map_to_cgroup_settings() {
+    let mut c = base();
+    c.resources = Resources {
+        memory_bytes: 64 << 20,
+        memory_swap: 128 << 20,
+        memory_reservation: 32 << 20,
+        cpu_period: 50_000,
+        cpu_quota: 25_000,
+        cpuset_cpus: "0-1".into(),
+        cpuset_mems: "0".into(),
+        blkio_weight: 300,
+        ..Default::default()
+    };
+    let s = build_ok(&c);
+    let r = s
+        .linux()
+        .as_ref()
+        .and_then(|l| l.resources().clone())
+        .expect("resources");
+    let mem = (*r.memory()).expect("memory");
+    assert_eq!(mem.limit(), Some(64 << 20));
+    assert_eq!(mem.swap(), Some(128 << 20));
+    assert_eq!(mem.reservation(), Some(32 << 20));
+    let cpu = r.cpu().clone().expect("cpu");
+    assert_eq!(cpu.quota(), Some(25_000));
+    assert_eq!(cpu.period(), Some(50_000));
+    assert_eq!(cpu.cpus().as_deref(), Some("0-1"));
+    assert_eq!(cpu.mems().as_deref(), Some("0"));
+    assert_eq!(r.block_io().as_ref().and_then(|b| b.weight()), Some(300));
+
+    // Swap without a memory limit means nothing; a reservation alone stands.
+    let mut c = base();
+    c.resources.memory_swap = 128 << 20;
+    c.resources.memory_reservation = 16 << 20;
+    let s = build_ok(&c);
+    let mem = s
+        .linux()
+        .as_ref()
+        .and_then(|l| l.resources().clone())
+        .and_then(|r| *r.memory())
+        .expect("memory");
+    assert_eq!((mem.limit(), mem.swap()), (None, None));
+    assert_eq!(mem.reservation(), Some(16 << 20));
 }
 
 #[test]
