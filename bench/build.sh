@@ -19,34 +19,21 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 SIZE_MB=${1:-200}
 ROUNDS=${2:-3}
+. bench/lib.sh
 # BERTH=path skips the build (e.g. a release binary built earlier).
-if [ -z "${BERTH:-}" ]; then
-  cargo build --release -p berth >/dev/null 2>&1
-  BERTH=$PWD/target/release/berth
-fi
+need_berth
 W=$(mktemp -d /tmp/berth-bench-build.XXXXXX)
 cleanup() {
-  [ -n "${BPID:-}" ] && kill "$BPID" 2>/dev/null || true
   [ -n "${SINKPID:-}" ] && kill "$SINKPID" 2>/dev/null || true
-  [ -f "$W/d.pid" ] && kill "$(cat "$W/d.pid")" 2>/dev/null || true
-  sleep 2; rm -rf "$W" 2>/dev/null || true
+  stop_daemons
 }
 trap cleanup EXIT
 
-now() { date +%s.%N; }
-median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
-m() { printf '%s\n' "$@" | median; }
-
-dockerd --host "unix://$W/d.sock" --data-root "$W/ddata" --exec-root "$W/dexec" --pidfile "$W/d.pid" \
-  --bridge none --iptables=false >"$W/dockerd.log" 2>&1 &
-for _ in $(seq 150); do DOCKER_HOST="unix://$W/d.sock" docker version >/dev/null 2>&1 && break; sleep 0.2; done
-"$BERTH" daemon -H "unix://$W/b.sock" --data-root "$W/broot" --exec-root "$W/bexec" 2>"$W/berth.log" &
-BPID=$!
-for _ in $(seq 100); do [ -S "$W/b.sock" ] && break; sleep 0.05; done
+start_dockerd --bridge none --iptables=false
+start_berthd
 export DOCKER_BUILDKIT=0 DOCKER_CONFIG="$W/cfg"
 D() { DOCKER_HOST="unix://$W/d.sock" docker "$@"; }
 BD() { DOCKER_HOST="unix://$W/b.sock" docker "$@"; }
-B() { BERTH_HOST="unix://$W/b.sock" "$BERTH" "$@"; }
 # The docker CLI's own share of a build: the same command against a daemon that does no
 # work (bench/build_sink.py reads the context and answers at once).
 python3 bench/build_sink.py "$W/sink.sock" & SINKPID=$!
@@ -69,9 +56,7 @@ RUN echo built > /app/built && chmod 755 /app/app.sh
 CMD ["/app/app.sh"]
 DF
 # 2. big context: SIZE_MB in 2000 files
-mkdir -p "$W/big/data"
-per=$(( SIZE_MB * 1024 * 1024 / 2000 ))
-for i in $(seq 2000); do head -c "$per" /dev/urandom > "$W/big/data/f$i"; done
+random_files "$W/big/data" "$SIZE_MB"
 printf 'FROM busybox\nCOPY data /data\n' > "$W/big/Dockerfile"
 
 # Each measurement starts with the disk quiet: one engine's writeback must not be

@@ -10,32 +10,20 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROUNDS=${1:-20}
+. bench/lib.sh
 scripts/deps.sh
-if [[ -z "${BERTH:-}" ]]; then
-  cargo build --release -p berth >/dev/null 2>&1
-  BERTH=$PWD/target/release/berth
-fi
+need_berth
 W=$(mktemp -d /tmp/berth-bench-ctr.XXXXXX)
 cleanup() {
-  BERTH_HOST="unix://$W/b.sock" "$BERTH" rm -f rss1 >/dev/null 2>&1 || true
+  B rm -f rss1 >/dev/null 2>&1 || true
   docker rm -f rss1 >/dev/null 2>&1 || true
-  [ -n "${BPID:-}" ] && kill "$BPID" 2>/dev/null || true
-  [ -f "$W/d.pid" ] && kill "$(cat "$W/d.pid")" 2>/dev/null || true
-  sleep 2; rm -rf "$W" 2>/dev/null || true
+  stop_daemons
 }
 trap cleanup EXIT
-now() { date +%s.%N; }
-median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
-rss_kb() { awk '/VmRSS/ {print $2}' "/proc/$1/status"; }
 
-dockerd --host "unix://$W/d.sock" --data-root "$W/ddata" --exec-root "$W/dexec" --pidfile "$W/d.pid" \
-  --bridge none --iptables=false >"$W/dockerd.log" 2>&1 &
+start_dockerd --bridge none --iptables=false
 export DOCKER_HOST="unix://$W/d.sock"
-for _ in $(seq 150); do docker version >/dev/null 2>&1 && break; sleep 0.2; done
-"$BERTH" daemon -H "unix://$W/b.sock" --data-root "$W/broot" --exec-root "$W/bexec" 2>"$W/berth.log" &
-BPID=$!
-for _ in $(seq 100); do [ -S "$W/b.sock" ] && break; sleep 0.05; done
-B() { BERTH_HOST="unix://$W/b.sock" "$BERTH" "$@"; }
+start_berthd
 
 scripts/busybox-rootfs.sh "$W/bb.tar"
 docker import "$W/bb.tar" busybox:latest >/dev/null
@@ -67,7 +55,6 @@ dshim=$(ppid_of "$(docker inspect -f '{{.State.Pid}}' rss1)")
 bss=$([ -n "$bshim" ] && rss_kb "$bshim" || echo 0)
 dss=$([ -n "$dshim" ] && rss_kb "$dshim" || echo 0)
 
-m() { printf '%s\n' "$@" | median; }
 BRM=$(m "${brm[@]}"); DRM=$(m "${drm[@]}"); BDS=$(m "${bds[@]}"); DDS=$(m "${dds[@]}")
 printf '\ncontainers through the CLI, median of %s rounds (both with --network none)\n' "$ROUNDS"
 printf '%-28s %10s %10s %8s  %s\n' metric berth docker ratio target

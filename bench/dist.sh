@@ -12,61 +12,34 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 SIZE_MB=${1:-200}
 ROUNDS=${2:-3}
+. bench/lib.sh
 scripts/deps.sh >/dev/null
-# BERTH_BIN=path skips the build (e.g. when another build holds the cargo lock).
-if [ -z "${BERTH_BIN:-}" ]; then cargo build --release -p berth >/dev/null 2>&1; fi
-BERTH=${BERTH_BIN:-$PWD/target/release/berth}
+# BERTH=path (or BERTH_BIN=path) skips the build (e.g. when another build holds the
+# cargo lock).
+BERTH=${BERTH:-${BERTH_BIN:-}}
+need_berth
 W=$(mktemp -d /tmp/berth-bench-dist.XXXXXX)
 cleanup() {
-  [ -n "${BPID:-}" ] && kill "$BPID" 2>/dev/null || true
   [ -n "${R1:-}" ] && kill "$R1" 2>/dev/null || true
   [ -n "${R2:-}" ] && kill "$R2" 2>/dev/null || true
-  [ -f "$W/d.pid" ] && kill "$(cat "$W/d.pid")" 2>/dev/null || true
-  sleep 2; rm -rf "$W" 2>/dev/null || true
+  stop_daemons
 }
 trap cleanup EXIT
-now() { date +%s.%N; }
-median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
 registry() { # name port -> pid
-  mkdir -p "$W/$1"
-  cat >"$W/$1/config.yml" <<YML
-version: 0.1
-log:
-  level: error
-  accesslog:
-    disabled: true
-storage:
-  filesystem:
-    rootdirectory: $W/$1/data
-  delete:
-    enabled: true
-http:
-  addr: 127.0.0.1:$2
-YML
+  registry_config "$W/$1" "$2"
   docker-registry serve "$W/$1/config.yml" >"$W/$1/log" 2>&1 &
   echo $!
 }
 
-dockerd --host "unix://$W/d.sock" --data-root "$W/ddata" --exec-root "$W/dexec" --pidfile "$W/d.pid" \
-  --bridge none --iptables=false >"$W/dockerd.log" 2>&1 &
 export DOCKER_HOST="unix://$W/d.sock"
 export DOCKER_CONFIG="$W/docker-config"
-for _ in $(seq 150); do docker version >/dev/null 2>&1 && break; sleep 0.2; done
-"$BERTH" daemon -H "unix://$W/b.sock" --data-root "$W/broot" --exec-root "$W/bexec" 2>"$W/berth.log" &
-BPID=$!
-for _ in $(seq 100); do [ -S "$W/b.sock" ] && break; sleep 0.05; done
-B() { BERTH_HOST="unix://$W/b.sock" "$BERTH" "$@"; }
+start_dockerd --bridge none --iptables=false
+start_berthd
 
 # The image: busybox + 2000 random files, made by dockerd, loaded into berth.
-mkdir -p "$W/rootfs/data"
-scripts/busybox-rootfs.sh "$W/bb.tar"
-tar -C "$W/rootfs" -xf "$W/bb.tar"
-per=$(( SIZE_MB * 1024 * 1024 / 2000 ))
-for i in $(seq 2000); do head -c "$per" /dev/urandom > "$W/rootfs/data/f$i"; done
-tar -C "$W/rootfs" -cf "$W/big-rootfs.tar" .
-docker import "$W/big-rootfs.tar" big:1 >/dev/null
+big_image "$SIZE_MB"
 docker save -o "$W/big.tar" big:1
 B load -i "$W/big.tar" >/dev/null
 size_mb=$(du -m "$W/big-rootfs.tar" | cut -f1)
@@ -105,7 +78,6 @@ for r in $(seq "$ROUNDS"); do
   rm -rf "$W/reg-docker-$r" "$W/reg-berth-$r"
 done
 
-m() { printf '%s\n' "$@" | median; }
 DPU=$(m "${dpu[@]}"); DPL=$(m "${dpl[@]}"); BPU=$(m "${bpu[@]}"); BPL=$(m "${bpl[@]}"); BRE=$(m "${bre[@]}")
 rate() { echo "$size_mb / $1" | bc -l; }
 printf '\nimage: %s MB uncompressed, 2000 files, 1 layer; registry: docker-registry 2.8 on 127.0.0.1; median of %s rounds\n' "$size_mb" "$ROUNDS"

@@ -13,40 +13,27 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 ROUNDS=${1:-20}
 SIZE=$((1024 * 1024 * 1024))
+. bench/lib.sh
 scripts/deps.sh
-if [[ -z "${BERTH:-}" ]]; then
-  cargo build --release -p berth >/dev/null 2>&1
-  BERTH=$PWD/target/release/berth
-fi
+need_berth
 W=$(mktemp -d /tmp/berth-bench-net.XXXXXX)
 cleanup() {
   for c in src dst; do
-    BERTH_HOST="unix://$W/b.sock" "$BERTH" rm -f "$c" >/dev/null 2>&1 || true
+    B rm -f "$c" >/dev/null 2>&1 || true
     docker rm -f "$c" >/dev/null 2>&1 || true
   done
-  [ -n "${BPID:-}" ] && kill "$BPID" 2>/dev/null || true
-  [ -f "$W/d.pid" ] && kill "$(cat "$W/d.pid")" 2>/dev/null || true
-  sleep 2
+  stop_daemons
   ip link del berthbench0 2>/dev/null || true
-  rm -rf "$W" 2>/dev/null || true
 }
 trap cleanup EXIT
-now() { date +%s.%N; }
-median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
-m() { printf '%s\n' "$@" | median; }
 
 # dockerd gets its own bridge and subnet (none of the host's routes overlap it).
 ip link add berthbench0 type bridge 2>/dev/null || true
 ip addr add 10.231.0.1/24 dev berthbench0 2>/dev/null || true
 ip link set berthbench0 up
-dockerd --host "unix://$W/d.sock" --data-root "$W/ddata" --exec-root "$W/dexec" --pidfile "$W/d.pid" \
-  --bridge berthbench0 --iptables=false --ip-masq=false >"$W/dockerd.log" 2>&1 &
+start_dockerd --bridge berthbench0 --iptables=false --ip-masq=false
 export DOCKER_HOST="unix://$W/d.sock"
-for _ in $(seq 150); do docker version >/dev/null 2>&1 && break; sleep 0.2; done
-"$BERTH" daemon -H "unix://$W/b.sock" --data-root "$W/broot" --exec-root "$W/bexec" 2>"$W/berth.log" &
-BPID=$!
-for _ in $(seq 100); do [ -S "$W/b.sock" ] && break; sleep 0.05; done
-B() { BERTH_HOST="unix://$W/b.sock" "$BERTH" "$@"; }
+start_berthd
 
 scripts/busybox-rootfs.sh "$W/bb.tar"
 docker import "$W/bb.tar" busybox:latest >/dev/null

@@ -25,9 +25,8 @@ trap 'kill ${PIDS:-} 2>/dev/null || true; rm -rf "$WORK"' EXIT
 [ -x "$DIST" ] || { echo "SKIP: $DIST not installed (apt install docker-registry)"; exit 0; }
 command -v curl >/dev/null || { echo "curl needed"; exit 1; }
 
-now() { date +%s.%N; }
+. "$(dirname "$0")/lib.sh"
 mbps() { awk -v b="$1" -v s="$2" 'BEGIN { printf "%.0f", b / 1048576 / s }'; }
-rss_kb() { awk '/VmRSS/ { print $2 }' "/proc/$1/status"; }
 
 echo "generating test data in $WORK ..."
 head -c $((512 << 20)) /dev/urandom > "$WORK/big"
@@ -35,24 +34,7 @@ BIG_D="sha256:$(sha256sum "$WORK/big" | cut -d' ' -f1)"
 for i in $(seq 1 32); do head -c $((16 << 20)) /dev/urandom > "$WORK/small$i"; done
 
 config() { # name port [fsync] [http extra]
-	mkdir -p "$WORK/$1"
-	local fsync=${3:-} http=${4:-}
-	cat > "$WORK/$1/config.yml" <<EOF
-version: 0.1
-log:
-  level: error
-  accesslog:
-    disabled: true
-storage:
-  filesystem:
-    rootdirectory: $WORK/$1/data
-${fsync}
-  delete:
-    enabled: true
-http:
-  addr: 127.0.0.1:$2
-${http}
-EOF
+	registry_config "$WORK/$1" "$2" "${3:-}" "${4:-}"
 }
 
 wait_up() {
