@@ -44,6 +44,15 @@ pub struct ContainerSpec {
     pub security: Security,
     /// Network namespace.
     pub network: NetworkMode,
+    /// PID, IPC and UTS namespaces (`--pid`, `--ipc`, `--uts`).
+    pub namespaces: Namespaces,
+    /// `--ulimit`: process rlimits; `nofile` replaces the default.
+    pub rlimits: Vec<Rlimit>,
+    /// `--device` (and every host device with `--privileged`): nodes made in `/dev`
+    /// and allowed in the device cgroup.
+    pub devices: Vec<Device>,
+    /// `--shm-size` in bytes for the private `/dev/shm` (Docker's 64 MiB when 0).
+    pub shm_size: u64,
     /// `--init`: a static init binary on the host (Docker's `docker-init`, i.e.
     /// `/usr/bin/tini-static`), bind-mounted read-only at `/sbin/docker-init` and run as PID 1
     /// in front of `args`; it reaps zombies and forwards signals.
@@ -168,6 +177,55 @@ impl Resources {
         }
         (self.cpu_quota != 0 || self.cpu_period != 0).then_some((self.cpu_quota, self.cpu_period))
     }
+}
+
+/// Whether a container gets its own namespace of a kind, shares the host's, or joins
+/// another process's.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum NsMode {
+    /// A new namespace (Docker's default).
+    #[default]
+    Private,
+    /// The host's (`--pid host`).
+    Host,
+    /// Another container's (`--pid container:x`): its `/proc/<pid>/ns/<kind>` path.
+    Join(PathBuf),
+}
+
+/// The PID, IPC and UTS namespace modes.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(default)]
+pub struct Namespaces {
+    pub pid: NsMode,
+    pub ipc: NsMode,
+    pub uts: NsMode,
+}
+
+/// One `--ulimit` (`nofile=1024:2048`): the OCI `RLIMIT_*` name and its limits.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Rlimit {
+    /// `RLIMIT_NOFILE`, `RLIMIT_NPROC`, ...
+    pub kind: String,
+    pub soft: u64,
+    pub hard: u64,
+}
+
+/// A device node given to the container.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Device {
+    /// Path inside the container (`/dev/xnull`).
+    pub path: String,
+    /// `c` (character) or `b` (block).
+    pub kind: char,
+    pub major: i64,
+    pub minor: i64,
+    /// Permission bits of the node.
+    pub file_mode: u32,
+    pub uid: u32,
+    pub gid: u32,
+    /// Device cgroup access (`rwm` or a subset).
+    pub access: String,
 }
 
 /// Which seccomp profile to apply.

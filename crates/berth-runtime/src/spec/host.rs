@@ -90,3 +90,64 @@ mod tests {
         assert_eq!(got, expected);
     }
 }
+
+/// The device nodes under `/dev` of the host (Docker's `HostDevices` for
+/// `--privileged`): character and block devices, skipping the pseudo-terminal,
+/// shared-memory and message-queue mounts a container gets its own of.
+pub fn host_devices() -> Vec<crate::config::Device> {
+    let mut out = Vec::new();
+    let mut stack = vec![std::path::PathBuf::from("/dev")];
+    while let Some(dir) = stack.pop() {
+        let Ok(rd) = std::fs::read_dir(&dir) else {
+            continue;
+        };
+        for e in rd.flatten() {
+            let p = e.path();
+            let Ok(m) = std::fs::symlink_metadata(&p) else {
+                continue;
+            };
+            if m.is_dir() {
+                let name = e.file_name();
+                if !matches!(
+                    name.to_str(),
+                    Some("pts" | "shm" | "fd" | "mqueue" | ".lxc" | ".lxd-mounts" | ".udev")
+                ) {
+                    stack.push(p);
+                }
+                continue;
+            }
+            if let Some(d) = device_of(&p, &m) {
+                if d.path != "/dev/console" {
+                    out.push(d);
+                }
+            }
+        }
+    }
+    out.sort_by(|a, b| a.path.cmp(&b.path));
+    out
+}
+
+/// The device node at `path` (its type, numbers, mode and owner), if it is one; the
+/// container path is the same as the host path.
+pub fn device_of(path: &std::path::Path, m: &std::fs::Metadata) -> Option<crate::config::Device> {
+    use std::os::unix::fs::{FileTypeExt, MetadataExt};
+    let ft = m.file_type();
+    let kind = if ft.is_char_device() {
+        'c'
+    } else if ft.is_block_device() {
+        'b'
+    } else {
+        return None;
+    };
+    let rdev = m.rdev();
+    Some(crate::config::Device {
+        path: path.to_string_lossy().into_owned(),
+        kind,
+        major: libc::major(rdev) as i64,
+        minor: libc::minor(rdev) as i64,
+        file_mode: m.mode() & 0o7777,
+        uid: m.uid(),
+        gid: m.gid(),
+        access: "rwm".into(),
+    })
+}

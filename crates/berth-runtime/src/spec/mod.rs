@@ -16,7 +16,7 @@ use serde_json::{json, Value};
 
 pub use host::HostInfo;
 
-use crate::config::{ContainerSpec, MountSpec, NetworkMode, SeccompMode};
+use crate::config::{ContainerSpec, MountSpec, NetworkMode, NsMode, SeccompMode};
 use crate::error::SpecError;
 
 /// The cgroup path (relative to each controller's root) used for a container.
@@ -40,7 +40,12 @@ pub fn build(c: &ContainerSpec, rootfs: &Path, host: &HostInfo) -> Result<Spec, 
     let privileged = c.security.privileged;
     let caps = capabilities(c, host)?;
 
-    let hostname = if c.hostname.is_empty() {
+    let host_uts = c.namespaces.uts == NsMode::Host;
+    let hostname = if host_uts {
+        nix::unistd::gethostname()
+            .map(|h| h.to_string_lossy().into_owned())
+            .unwrap_or_default()
+    } else if c.hostname.is_empty() {
         c.id.chars().take(12).collect()
     } else {
         c.hostname.clone()
@@ -62,7 +67,7 @@ pub fn build(c: &ContainerSpec, rootfs: &Path, host: &HostInfo) -> Result<Spec, 
         "env": env,
         "cwd": if c.cwd.is_empty() { "/" } else { c.cwd.as_str() },
         "capabilities": {"bounding": caps, "effective": caps, "permitted": caps},
-        "rlimits": [{"type": "RLIMIT_NOFILE", "hard": nofile, "soft": nofile}],
+        "rlimits": rlimits(c, nofile),
     });
     // Only set when true: libcontainer 0.7 loads seccomp after dropping capabilities whenever
     // the field is present (even `false`), which then fails without CAP_SYS_ADMIN.
@@ -73,13 +78,18 @@ pub fn build(c: &ContainerSpec, rootfs: &Path, host: &HostInfo) -> Result<Spec, 
         process["user"]["additionalGids"] = json!(c.user.additional_gids);
     }
 
-    let mut namespaces = vec![
-        json!({"type": "pid"}),
-        json!({"type": "ipc"}),
-        json!({"type": "uts"}),
-        json!({"type": "mount"}),
-        json!({"type": "cgroup"}),
-    ];
+    let mut namespaces = vec![json!({"type": "mount"}), json!({"type": "cgroup"})];
+    for (kind, mode) in [
+        ("pid", &c.namespaces.pid),
+        ("ipc", &c.namespaces.ipc),
+        ("uts", &c.namespaces.uts),
+    ] {
+        match mode {
+            NsMode::Private => namespaces.push(json!({"type": kind})),
+            NsMode::Join(path) => namespaces.push(json!({"type": kind, "path": path})),
+            NsMode::Host => {}
+        }
+    }
     match &c.network {
         NetworkMode::New => namespaces.push(json!({"type": "network"})),
         NetworkMode::Join(path) => namespaces.push(json!({"type": "network", "path": path})),
@@ -91,6 +101,16 @@ pub fn build(c: &ContainerSpec, rootfs: &Path, host: &HostInfo) -> Result<Spec, 
         "cgroupsPath": cgroups_path(&c.id),
         "resources": resources(c),
     });
+    if !c.devices.is_empty() {
+        linux["devices"] = c
+            .devices
+            .iter()
+            .map(|d| {
+                json!({"path": d.path, "type": d.kind.to_string(), "major": d.major,
+                       "minor": d.minor, "fileMode": d.file_mode, "uid": d.uid, "gid": d.gid})
+            })
+            .collect();
+    }
     if !privileged {
         linux["maskedPaths"] = json!(defaults::MASKED_PATHS);
         linux["readonlyPaths"] = json!(defaults::READONLY_PATHS);
@@ -99,14 +119,17 @@ pub fn build(c: &ContainerSpec, rootfs: &Path, host: &HostInfo) -> Result<Spec, 
         }
     }
 
-    let doc = json!({
+    let mut doc = json!({
         "ociVersion": "1.0.2",
         "process": process,
         "root": {"path": rootfs, "readonly": c.security.read_only_rootfs},
-        "hostname": hostname,
         "mounts": mounts(c),
         "linux": linux,
     });
+    // A hostname needs a UTS namespace of the container's own.
+    if !host_uts {
+        doc["hostname"] = json!(hostname);
+    }
     serde_json::from_value(doc).map_err(|e| SpecError::Invalid {
         field: "spec".into(),
         reason: e.to_string(),
@@ -259,6 +282,43 @@ fn environment(c: &ContainerSpec, hostname: &str) -> Vec<String> {
     env
 }
 
+/// Docker's default `RLIMIT_NOFILE`, replaced or joined by `--ulimit`s.
+fn rlimits(c: &ContainerSpec, nofile: u64) -> Vec<Value> {
+    let mut out = vec![json!({"type": "RLIMIT_NOFILE", "hard": nofile, "soft": nofile})];
+    for r in &c.rlimits {
+        out.retain(|x| x["type"] != r.kind.as_str());
+        out.push(json!({"type": r.kind, "hard": r.hard, "soft": r.soft}));
+    }
+    out
+}
+
+/// `/dev/shm`: a private tmpfs (`--shm-size`, 64 MiB by default), the host's with
+/// `--ipc host`, or the joined container's with `--ipc container:x`.
+fn shm_mount(c: &ContainerSpec) -> Value {
+    match &c.namespaces.ipc {
+        NsMode::Host => json!({"destination": "/dev/shm", "type": "bind", "source": "/dev/shm",
+                               "options": ["rbind", "rprivate"]}),
+        NsMode::Join(ns) => {
+            // `/proc/<pid>/ns/ipc` → that process's `/dev/shm` through `/proc/<pid>/root`.
+            let root = ns
+                .parent()
+                .and_then(|p| p.parent())
+                .map(|p| p.join("root/dev/shm"));
+            json!({"destination": "/dev/shm", "type": "bind", "source": root,
+                   "options": ["rbind", "rprivate"]})
+        }
+        NsMode::Private => {
+            let size = if c.shm_size > 0 {
+                format!("size={}k", c.shm_size.div_ceil(1024))
+            } else {
+                "size=65536k".to_string()
+            };
+            json!({"destination": "/dev/shm", "type": "tmpfs", "source": "shm",
+                   "options": ["nosuid", "noexec", "nodev", "mode=1777", size]})
+        }
+    }
+}
+
 fn mounts(c: &ContainerSpec) -> Vec<Value> {
     let privileged = c.security.privileged;
     let user_dests: Vec<&str> = c
@@ -273,6 +333,10 @@ fn mounts(c: &ContainerSpec) -> Vec<Value> {
     let mut out = Vec::new();
     for (dest, typ, source, opts) in defaults::DEFAULT_MOUNTS {
         if user_dests.contains(dest) {
+            continue;
+        }
+        if *dest == "/dev/shm" {
+            out.push(shm_mount(c));
             continue;
         }
         let opts: Vec<&str> = opts
@@ -347,6 +411,12 @@ fn resources(c: &ContainerSpec) -> Value {
                 d["minor"] = json!(m);
             }
             v.push(d);
+        }
+        for d in &c.devices {
+            v.push(
+                json!({"allow": true, "type": d.kind.to_string(), "major": d.major,
+                          "minor": d.minor, "access": d.access}),
+            );
         }
         v
     };

@@ -405,3 +405,133 @@ fn init_is_mounted_and_runs_first() {
     );
     assert!(m.options().iter().flatten().any(|o| o == "ro"));
 }
+
+#[test]
+fn host_and_joined_namespaces_ulimits_shm_and_devices() {
+    let ns_of = |s: &Spec| -> Vec<(LinuxNamespaceType, Option<String>)> {
+        s.linux()
+            .as_ref()
+            .and_then(|l| l.namespaces().clone())
+            .unwrap_or_default()
+            .iter()
+            .map(|n| (n.typ(), n.path().as_ref().map(|p| p.display().to_string())))
+            .collect()
+    };
+    let shm_of = |s: &Spec| {
+        s.mounts()
+            .as_ref()
+            .and_then(|m| {
+                m.iter()
+                    .find(|m| m.destination() == Path::new("/dev/shm"))
+                    .cloned()
+            })
+            .expect("a /dev/shm mount")
+    };
+    // Default: private pid/ipc/uts, a hostname, 64 MiB of shm.
+    let s = build_ok(&base());
+    let ns = ns_of(&s);
+    for t in [
+        LinuxNamespaceType::Pid,
+        LinuxNamespaceType::Ipc,
+        LinuxNamespaceType::Uts,
+    ] {
+        assert!(ns.contains(&(t, None)), "{ns:?}");
+    }
+    assert!(s.hostname().is_some());
+    let shm = shm_of(&s);
+    assert!(shm
+        .options()
+        .as_ref()
+        .unwrap()
+        .contains(&"size=65536k".to_string()));
+
+    let mut c = base();
+    c.namespaces = Namespaces {
+        pid: NsMode::Host,
+        ipc: NsMode::Join("/proc/42/ns/ipc".into()),
+        uts: NsMode::Host,
+    };
+    c.rlimits = vec![
+        Rlimit {
+            kind: "RLIMIT_NOFILE".into(),
+            soft: 100,
+            hard: 200,
+        },
+        Rlimit {
+            kind: "RLIMIT_NPROC".into(),
+            soft: 50,
+            hard: 50,
+        },
+    ];
+    c.devices = vec![Device {
+        path: "/dev/xnull".into(),
+        kind: 'c',
+        major: 1,
+        minor: 3,
+        file_mode: 0o666,
+        uid: 0,
+        gid: 0,
+        access: "rw".into(),
+    }];
+    let s = build_ok(&c);
+    let ns = ns_of(&s);
+    assert!(
+        !ns.iter().any(|(t, _)| *t == LinuxNamespaceType::Pid),
+        "{ns:?}"
+    );
+    assert!(
+        !ns.iter().any(|(t, _)| *t == LinuxNamespaceType::Uts),
+        "{ns:?}"
+    );
+    assert!(ns.contains(&(LinuxNamespaceType::Ipc, Some("/proc/42/ns/ipc".into()))));
+    // No UTS namespace of its own: no hostname to set.
+    assert!(s.hostname().is_none());
+    // The joined container's /dev/shm.
+    let shm = shm_of(&s);
+    assert_eq!(
+        shm.source().as_deref(),
+        Some(Path::new("/proc/42/root/dev/shm"))
+    );
+    let v = serde_json::to_value(&s).unwrap();
+    let rl = &v["process"]["rlimits"];
+    assert_eq!(rl.as_array().unwrap().len(), 2, "{rl}");
+    assert!(rl
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|r| r["type"] == "RLIMIT_NOFILE" && r["soft"] == 100 && r["hard"] == 200));
+    let dev = &v["linux"]["devices"][0];
+    assert_eq!(
+        (dev["path"].as_str(), dev["major"].as_i64()),
+        (Some("/dev/xnull"), Some(1))
+    );
+    let rules = v["linux"]["resources"]["devices"].as_array().unwrap();
+    assert!(rules
+        .iter()
+        .any(|r| r["allow"] == true && r["major"] == 1 && r["minor"] == 3 && r["access"] == "rw"));
+
+    let mut c = base();
+    c.shm_size = 1 << 20;
+    let s = build_ok(&c);
+    assert!(shm_of(&s)
+        .options()
+        .as_ref()
+        .unwrap()
+        .contains(&"size=1024k".to_string()));
+    c.namespaces.ipc = NsMode::Host;
+    assert_eq!(
+        shm_of(&build_ok(&c)).source().as_deref(),
+        Some(Path::new("/dev/shm"))
+    );
+}
+
+#[test]
+fn host_devices_lists_dev_null() {
+    let devs = crate::spec::host::host_devices();
+    let null = devs
+        .iter()
+        .find(|d| d.path == "/dev/null")
+        .expect("/dev/null");
+    assert_eq!((null.kind, null.major, null.minor), ('c', 1, 3));
+    assert!(!devs.iter().any(|d| d.path.starts_with("/dev/pts/")));
+}
