@@ -7,6 +7,20 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use berth_engine::system::{API_VERSION, MIN_API_VERSION, VERSION};
 
+/// The API version a request asked for (its `/v1.NN` prefix), as a request extension;
+/// absent without a prefix (the current version).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct RequestVersion(pub u32, pub u32);
+
+impl RequestVersion {
+    /// The request's version, or the one berth serves when it named none.
+    pub fn of(req_version: Option<RequestVersion>) -> RequestVersion {
+        req_version
+            .or_else(|| parse_version(API_VERSION).map(|(a, b)| RequestVersion(a, b)))
+            .unwrap_or(RequestVersion(1, 0))
+    }
+}
+
 fn parse_version(v: &str) -> Option<(u32, u32)> {
     let (a, b) = v.split_once('.')?;
     Some((a.parse().ok()?, b.parse().ok()?))
@@ -54,6 +68,9 @@ pub async fn handle(mut req: Request, next: Next) -> Response {
             };
             if let Ok(uri) = pq.parse::<Uri>() {
                 *req.uri_mut() = uri;
+            }
+            if let Some((a, b)) = v {
+                req.extensions_mut().insert(RequestVersion(a, b));
             }
         }
         tracing::debug!(method = %req.method(), uri = %req.uri(), "request");

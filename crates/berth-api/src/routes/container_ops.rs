@@ -1,13 +1,15 @@
-//! `/containers/{id}/rename`, `/top`, `/stats`, and `/containers/prune`.
+//! `/containers/{id}/rename`, `/update`, `/top`, `/stats`, and `/containers/prune`.
 
 use super::{truthy, Q};
 use crate::error::{ApiError, ApiResult};
+use crate::version::RequestVersion;
 use crate::AppState;
 use axum::body::Body;
 use axum::extract::{Path, Query, State};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
+use berth_engine::containers::UpdateRequest;
 use berth_engine::filters::Filters;
 use bytes::Bytes;
 
@@ -20,6 +22,28 @@ pub async fn rename(
     let e = s.engine.clone();
     tokio::task::spawn_blocking(move || e.container_rename(&id, &name)).await??;
     Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+/// `POST /containers/{id}/update` (`docker update`): resources and restart policy.
+pub async fn update(
+    State(s): State<AppState>,
+    Path(id): Path<String>,
+    version: Option<axum::Extension<RequestVersion>>,
+    body: Bytes,
+) -> ApiResult<Response> {
+    let mut req: UpdateRequest = if body.iter().all(u8::is_ascii_whitespace) {
+        UpdateRequest::default()
+    } else {
+        serde_json::from_slice(&body)
+            .map_err(|e| ApiError::bad_request(format!("invalid JSON: {e}")))?
+    };
+    if RequestVersion::of(version.map(|v| v.0)) >= RequestVersion(1, 42) {
+        // KernelMemory was removed in API 1.42: ignored, as dockerd does.
+        req.kernel_memory = None;
+    }
+    let e = s.engine.clone();
+    let r = tokio::task::spawn_blocking(move || e.container_update(&id, req)).await??;
+    Ok(Json(r).into_response())
 }
 
 pub async fn top(

@@ -63,6 +63,7 @@ pub fn router(state: AppState) -> Router {
         .route("/containers/json", get(containers::list))
         .route("/containers/prune", post(container_ops::prune))
         .route("/containers/{id}/rename", post(container_ops::rename))
+        .route("/containers/{id}/update", post(container_ops::update))
         .route("/containers/{id}/top", get(container_ops::top))
         .route(
             "/containers/{id}/archive",

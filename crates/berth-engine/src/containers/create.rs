@@ -56,24 +56,15 @@ impl Engine {
                 )));
             }
         }
-        // Validate resources like Docker does.
-        if let Some(m) = host_config.memory {
-            if m != 0 && m < 6 * 1024 * 1024 {
-                return Err(EngineError::BadRequest(
-                    "Minimum memory limit allowed is 6MB".into(),
-                ));
-            }
+        // Validate resources like Docker does; what the host cannot limit is dropped
+        // with a warning.
+        let mut res = super::resources::ResourceSettings::from_host_config(&host_config);
+        let warnings = res.verify(berth_runtime::cgroups::support(), false)?;
+        if res.memory > 0 && res.memory_swap == 0 {
+            // Docker's default: swap as large as the memory limit.
+            res.memory_swap = res.memory * 2;
         }
-        if let Some(c) = host_config.nano_cpus {
-            let ncpu = std::thread::available_parallelism()
-                .map(|n| n.get() as i64)
-                .unwrap_or(1);
-            if c < 0 || c > ncpu * 1_000_000_000 {
-                return Err(EngineError::BadRequest(format!(
-                    "Range of CPUs is from 0.01 to {ncpu}.00, as there are only {ncpu} CPUs available"
-                )));
-            }
-        }
+        res.store(&mut host_config);
         // Merge image defaults into the container config.
         let mut env: Vec<String> = ic.env.clone().unwrap_or_default();
         for e in body.env.clone().unwrap_or_default() {
@@ -201,10 +192,7 @@ impl Engine {
                     changed: tx,
                 }),
             );
-        Ok(ContainerCreateResponse {
-            id,
-            warnings: Vec::new(),
-        })
+        Ok(ContainerCreateResponse { id, warnings })
     }
 
     /// Builds the runtime's description of a container from its record.
@@ -288,13 +276,8 @@ impl Engine {
             hostname,
             etc_files: Some(etc),
             mounts,
-            resources: Resources {
-                memory_bytes: hc.memory.unwrap_or(0),
-                nano_cpus: hc.nano_cpus.unwrap_or(0),
-                cpu_shares: hc.cpu_shares.unwrap_or(0).max(0) as u64,
-                pids_limit: hc.pids_limit.unwrap_or(0),
-                ..Default::default()
-            },
+            resources: super::resources::ResourceSettings::from_host_config(hc)
+                .spec_resources(berth_runtime::cgroups::support()),
             security,
             network,
             init: hc

@@ -297,6 +297,15 @@ impl Engine {
             if rec.state.manually_stopped || rec.state.status != "exited" {
                 return;
             }
+            // `docker update --restart no` during the back-off cancels the restart.
+            use bollard_stubs::models::RestartPolicyNameEnum as P;
+            let policy = rec.host_config.restart_policy.as_ref().and_then(|p| p.name);
+            if !matches!(
+                policy,
+                Some(P::ALWAYS) | Some(P::UNLESS_STOPPED) | Some(P::ON_FAILURE)
+            ) {
+                return;
+            }
             if !engine
                 .containers
                 .by_id

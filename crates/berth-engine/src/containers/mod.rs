@@ -37,6 +37,9 @@ mod manage;
 pub(crate) use manage::dir_size;
 mod observe;
 mod query;
+mod resources;
+mod update;
+pub use update::{UpdatePolicy, UpdateRequest};
 
 /// What berth remembers about a container.
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -402,6 +402,8 @@ pub enum ContainerCmd {
     Inspect(super::images::InspectArgs),
     /// Rename a container.
     Rename(RenameArgs),
+    /// Update configuration of one or more containers.
+    Update(super::update::UpdateArgs),
     /// Display the running processes of a container.
     Top(TopArgs),
     /// Display a live stream of container resource usage statistics.
@@ -435,6 +437,7 @@ pub fn run_container_cmd(opts: &ClientOpts, c: ContainerCmd) -> Result<i32> {
             super::images::inspect(opts, a)
         }
         ContainerCmd::Rename(a) => rename(opts, a),
+        ContainerCmd::Update(a) => super::update::update(opts, a),
         ContainerCmd::Top(a) => top(opts, a),
         ContainerCmd::Stats(a) => stats(opts, a),
         ContainerCmd::Attach(a) => attach(opts, a),

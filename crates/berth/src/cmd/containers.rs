@@ -145,6 +145,13 @@ pub fn parse_size(s: &str) -> Result<i64> {
     Ok((v * mult as f64) as i64)
 }
 
+/// `--cpus` (a decimal number of CPUs) in nano CPUs, with docker's flag error.
+pub fn parse_cpus(c: &str) -> Result<i64> {
+    c.parse::<f64>().map(|v| (v * 1e9) as i64).map_err(|_| {
+        anyhow!("invalid argument \"{c}\" for \"--cpus\" flag: failed to parse {c} as a rational number")
+    })
+}
+
 fn read_env_file(path: &str) -> Result<Vec<String>> {
     let text = std::fs::read_to_string(path).with_context(|| format!("open {path}"))?;
     let mut out = Vec::new();
@@ -186,15 +193,7 @@ impl CreateFlags {
                     .map_err(|e| anyhow!("invalid argument \"{m}\" for \"-m, --memory\" flag: {e}"))
             })
             .transpose()?;
-        let nano_cpus = self
-            .cpus
-            .as_deref()
-            .map(|c| {
-                c.parse::<f64>()
-                    .map(|v| (v * 1e9) as i64)
-                    .map_err(|_| anyhow!("invalid argument \"{c}\" for \"--cpus\" flag: failed to parse {c} as a rational number"))
-            })
-            .transpose()?;
+        let nano_cpus = self.cpus.as_deref().map(parse_cpus).transpose()?;
         let restart_policy = match self.restart.as_deref() {
             None | Some("no") | Some("") => None,
             Some(p) => {

@@ -19,6 +19,7 @@ pub mod network;
 pub mod registry;
 pub mod shim;
 pub mod system;
+pub mod update;
 pub mod volume;
 
 pub use client::ClientOpts;
@@ -66,6 +67,8 @@ pub enum Command {
     Export(container_fs::ExportArgs),
     /// Rename a container.
     Rename(container_ops::RenameArgs),
+    /// Update configuration of one or more containers.
+    Update(update::UpdateArgs),
     /// Display the running processes of a container.
     Top(container_ops::TopArgs),
     /// Display a live stream of container resource usage statistics.
@@ -166,6 +169,7 @@ pub fn run(cmd: Command, opts: &ClientOpts) -> anyhow::Result<i32> {
         Command::Cp(a) => container_fs::cp(opts, a),
         Command::Export(a) => container_fs::export(opts, a),
         Command::Rename(a) => container_ops::rename(opts, a),
+        Command::Update(a) => update::update(opts, a),
         Command::Top(a) => container_ops::top(opts, a),
         Command::Stats(a) => container_ops::stats(opts, a),
         Command::Attach(a) => container_ops::attach(opts, a),
