@@ -292,10 +292,12 @@ fn cp_both_ways_keeps_symlinks_inside_and_export() {
         .to_string();
     ok(d.berth(&["stop", "-t", "0", "c"]));
     // The shim answers before it unmounts the rootfs: count once it is done.
-    let state = d.dir.path().join("exec/containers").join(&id);
-    eventually(Duration::from_secs(10), || {
+    // (The shim's state directory is named by the first 16 characters of the ID.)
+    let state = d.dir.path().join("exec/containers").join(&id[..16]);
+    assert!(state.join(berth_runtime::status::LOCK_FILE).is_file());
+    assert!(eventually(Duration::from_secs(10), || {
         berth_runtime::status::shim_gone(&state)
-    });
+    }));
     let before = mounts_mentioning(&id);
     ok(d.berth(&["cp", "c:/tmp/file.txt", &s(&out.join("after-stop.txt"))]));
     assert_eq!(
