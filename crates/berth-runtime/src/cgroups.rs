@@ -459,6 +459,36 @@ pub fn v2_cpu_max(quota: i64, period: i64, current: &str) -> String {
     }
 }
 
+/// Sends SIGKILL to every process left in the cgroup at `cgroups_path` (all
+/// hierarchies). After the init of a container with a PID namespace of its own exits
+/// the kernel has killed the rest; with `--pid host` or `--pid container:x` its other
+/// processes live on, and runc's `signalAllProcesses` kills them the same way. Returns
+/// how many were signalled.
+pub fn kill_all(cgroups_path: &str) -> usize {
+    let rel = cgroups_path.trim_start_matches('/');
+    if rel.is_empty() {
+        return 0;
+    }
+    let mut files = vec![PathBuf::from("/sys/fs/cgroup")
+        .join(rel)
+        .join("cgroup.procs")];
+    if let Ok(rd) = fs::read_dir("/sys/fs/cgroup") {
+        for e in rd.flatten() {
+            files.push(e.path().join(rel).join("cgroup.procs"));
+        }
+    }
+    let mut pids: Vec<i32> = files.into_iter().filter_map(read_pids).flatten().collect();
+    pids.sort_unstable();
+    pids.dedup();
+    for pid in &pids {
+        let _ = nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(*pid),
+            nix::sys::signal::Signal::SIGKILL,
+        );
+    }
+    pids.len()
+}
+
 fn read_pids(p: PathBuf) -> Option<Vec<i32>> {
     let text = fs::read_to_string(p).ok()?;
     Some(text.lines().filter_map(|l| l.trim().parse().ok()).collect())

@@ -65,6 +65,12 @@ impl Engine {
             res.memory_swap = res.memory * 2;
         }
         res.store(&mut host_config);
+        // Namespace modes, ulimits, devices and the shm size fail the create when bad (a
+        // `container:` namespace donor only has to be running at start).
+        match self.spec_extras(&host_config) {
+            Ok(_) | Err(EngineError::Conflict(_)) => {}
+            Err(e) => return Err(e),
+        }
         // Merge image defaults into the container config.
         let mut env: Vec<String> = ic.env.clone().unwrap_or_default();
         for e in body.env.clone().unwrap_or_default() {
@@ -198,6 +204,7 @@ impl Engine {
     /// Builds the runtime's description of a container from its record.
     pub(crate) fn runtime_spec(&self, rec: &ContainerRecord) -> Result<ContainerSpec> {
         let hc = &rec.host_config;
+        let extras = self.spec_extras(hc)?;
         let dir = self.ctr_dir(&rec.id);
         let hostname = rec
             .config
@@ -285,6 +292,10 @@ impl Engine {
                 .unwrap_or(false)
                 .then(|| PathBuf::from("/usr/bin/tini-static"))
                 .filter(|p| p.exists()),
+            namespaces: extras.namespaces,
+            rlimits: extras.rlimits,
+            devices: extras.devices,
+            shm_size: extras.shm_size,
             ..Default::default()
         })
     }

@@ -38,6 +38,7 @@ pub(crate) use manage::dir_size;
 mod observe;
 mod query;
 mod resources;
+mod spec_extras;
 mod update;
 pub use update::{UpdatePolicy, UpdateRequest};
 

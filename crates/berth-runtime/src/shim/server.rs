@@ -208,6 +208,14 @@ fn cleanup_libcontainer(root: &std::path::Path, id: &str) {
 
 /// Removes cgroup directories libcontainer left behind (it gives up on a busy cgroup).
 fn remove_cgroups(id: &str) {
+    // Processes of a container without its own PID namespace outlive its init.
+    let killed = crate::cgroups::kill_all(&crate::spec::cgroups_path(id));
+    if killed > 0 {
+        tracing::debug!(
+            killed,
+            "killed the processes left in the container's cgroup"
+        );
+    }
     let left =
         crate::cgroups::remove_leftovers(&crate::spec::cgroups_path(id), Duration::from_secs(2));
     if !left.is_empty() {
@@ -1022,8 +1030,9 @@ impl Server {
         self.release();
     }
 
-    /// Releases what the exited container held. The init was PID 1 of the container's own
-    /// pid namespace, so the kernel has killed every other process in it; berth's specs
+    /// Releases what the exited container held. When the init was PID 1 of the container's
+    /// own pid namespace the kernel has killed every other process in it (else
+    /// `remove_cgroups` kills what is left in the cgroup); berth's specs
     /// have no hooks and no Intel RDT. What libcontainer's `delete` would do is then just
     /// this, without its cgroup manager (which parses mountinfo once per controller: ~3 ms
     /// of every `run`). The daemon may have unmounted the rootfs already (removing the

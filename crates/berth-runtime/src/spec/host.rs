@@ -62,35 +62,6 @@ pub fn cap_names(mask: u64) -> Vec<&'static str> {
         .collect()
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn parses_cap_bnd_and_excludes_missing_caps() {
-        let status = "Name:\tx\nCapBnd:\t000001fffeffffff\nCapAmb:\t0000000000000000\n";
-        let mask = parse_cap_bnd(status).expect("parse");
-        let h = HostInfo {
-            cap_bounding: mask,
-            nofile_hard: 20000,
-        };
-        assert!(h.can_grant("CAP_SYS_ADMIN"));
-        assert!(!h.can_grant("CAP_SYS_RESOURCE"));
-        assert!(!h.can_grant("CAP_NOPE"));
-    }
-
-    #[test]
-    fn docker_default_mask_names() {
-        // 0x00000000a80425fb is what `docker run busybox grep CapEff /proc/self/status` prints.
-        let names = cap_names(0x0000_0000_a804_25fb);
-        let mut expected: Vec<&str> = crate::spec::defaults::DEFAULT_CAPS.to_vec();
-        expected.sort();
-        let mut got = names.clone();
-        got.sort();
-        assert_eq!(got, expected);
-    }
-}
-
 /// The device nodes under `/dev` of the host (Docker's `HostDevices` for
 /// `--privileged`): character and block devices, skipping the pseudo-terminal,
 /// shared-memory and message-queue mounts a container gets its own of.
@@ -150,4 +121,34 @@ pub fn device_of(path: &std::path::Path, m: &std::fs::Metadata) -> Option<crate:
         gid: m.gid(),
         access: "rwm".into(),
     })
+}
+
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_cap_bnd_and_excludes_missing_caps() {
+        let status = "Name:\tx\nCapBnd:\t000001fffeffffff\nCapAmb:\t0000000000000000\n";
+        let mask = parse_cap_bnd(status).expect("parse");
+        let h = HostInfo {
+            cap_bounding: mask,
+            nofile_hard: 20000,
+        };
+        assert!(h.can_grant("CAP_SYS_ADMIN"));
+        assert!(!h.can_grant("CAP_SYS_RESOURCE"));
+        assert!(!h.can_grant("CAP_NOPE"));
+    }
+
+    #[test]
+    fn docker_default_mask_names() {
+        // 0x00000000a80425fb is what `docker run busybox grep CapEff /proc/self/status` prints.
+        let names = cap_names(0x0000_0000_a804_25fb);
+        let mut expected: Vec<&str> = crate::spec::defaults::DEFAULT_CAPS.to_vec();
+        expected.sort();
+        let mut got = names.clone();
+        got.sort();
+        assert_eq!(got, expected);
+    }
 }

@@ -120,6 +120,8 @@ pub struct CreateFlags {
     pub net: super::network::NetFlags,
     #[command(flatten)]
     pub health: super::health::HealthFlags,
+    #[command(flatten)]
+    pub host: super::host_flags::HostFlags,
     /// Image.
     pub image: String,
     /// Command and arguments.
@@ -283,6 +285,7 @@ impl CreateFlags {
         self.mounts.apply(&mut body)?;
         self.net.apply(&mut body)?;
         self.health.apply(&mut body)?;
+        self.host.apply(&mut body)?;
         Ok(body)
     }
 }
@@ -393,7 +396,17 @@ pub fn run(opts: &ClientOpts, a: RunArgs) -> Result<i32> {
     let rt = runtime()?;
     let r = rt.block_on(async {
         let d = opts.connect().await.map_err(exit125)?;
-        let id = create(&d, &a.flags, !a.detach).await?;
+        // `docker run` gives a failed create the start's exit codes (127 for a missing
+        // file, 126 for a permission error); `docker create` always 125.
+        let id =
+            create(&d, &a.flags, !a.detach)
+                .await
+                .map_err(|e| match e.downcast_ref::<Exit>() {
+                    Some(Exit(125, msg)) => {
+                        anyhow::Error::new(Exit(start_error_exit(msg), msg.clone()))
+                    }
+                    _ => e,
+                })?;
         if a.detach {
             d.start_container(&id, None::<qp::StartContainerOptions>)
                 .await

@@ -14,6 +14,7 @@ pub mod daemon;
 pub mod dist;
 pub mod events;
 pub mod health;
+pub mod host_flags;
 pub mod images;
 pub mod network;
 pub mod registry;
