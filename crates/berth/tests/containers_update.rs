@@ -173,6 +173,64 @@ fn limits_apply_live_show_in_inspect_and_survive_a_restart() {
 }
 
 #[test]
+fn create_time_resources_reach_the_cgroup() {
+    let d = Daemon::with_busybox();
+    let (status, text) = post(
+        &d,
+        "/v1.47/containers/create?name=res",
+        r#"{"Image":"busybox","Cmd":["sleep","1000"],"HostConfig":{"Memory":67108864,
+            "MemorySwap":134217728,"MemoryReservation":33554432,"CpuPeriod":50000,
+            "CpuQuota":25000,"CpuShares":256,"CpusetCpus":"0","PidsLimit":20,"BlkioWeight":300}}"#,
+    );
+    assert_eq!(status, 201, "{text}");
+    if !unified() && !Path::new("/sys/fs/cgroup/blkio/blkio.weight").exists() {
+        // Dropped (it would fail the start), as dockerd does.
+        assert!(text.contains("Block I/O weight"), "{text}");
+    }
+    ok(d.berth(&["start", "res"]));
+    let id = id_of(&d, "res");
+    assert_eq!(
+        limits(&id),
+        ((64 * MB).to_string(), "25000".to_string(), "20".to_string())
+    );
+    assert_eq!(cg(&id, "cpuset", "cpuset.cpus"), "0");
+    if !unified() {
+        assert_eq!(
+            cg(&id, "memory", "memory.memsw.limit_in_bytes"),
+            (128 * MB).to_string()
+        );
+        assert_eq!(
+            cg(&id, "memory", "memory.soft_limit_in_bytes"),
+            (32 * MB).to_string()
+        );
+        assert_eq!(cg(&id, "cpu", "cpu.cfs_period_us"), "50000");
+        assert_eq!(cg(&id, "cpu", "cpu.shares"), "256");
+    }
+    // Refused at create as by dockerd.
+    let (status, text) = post(
+        &d,
+        "/v1.47/containers/create",
+        r#"{"Image":"busybox","HostConfig":{"NanoCpus":500000000,"CpuPeriod":50000}}"#,
+    );
+    assert_eq!(status, 400, "{text}");
+    assert!(
+        text.contains("Conflicting options: Nano CPUs and CPU Period cannot both be set"),
+        "{text}"
+    );
+    let (status, text) = post(
+        &d,
+        "/v1.47/containers/create",
+        r#"{"Image":"busybox","HostConfig":{"MemorySwap":134217728}}"#,
+    );
+    assert_eq!(status, 400, "{text}");
+    assert!(
+        text.contains("You should always set the Memory limit when using Memoryswap limit"),
+        "{text}"
+    );
+    ok(d.berth(&["rm", "-f", "res"]));
+}
+
+#[test]
 fn restart_policy_updates_reach_the_restart_manager() {
     let d = Daemon::with_busybox();
     // Exits 1 each time /tmp/stop appears (and removes it, the rootfs persisting).
