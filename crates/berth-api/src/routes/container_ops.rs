@@ -43,7 +43,9 @@ pub async fn update(
     }
     let e = s.engine.clone();
     let r = tokio::task::spawn_blocking(move || e.container_update(&id, req)).await??;
-    Ok(Json(r).into_response())
+    // dockerd answers `"Warnings": null` when there are none.
+    let warnings = r.warnings.filter(|w| !w.is_empty());
+    Ok(Json(serde_json::json!({ "Warnings": warnings })).into_response())
 }
 
 pub async fn top(
