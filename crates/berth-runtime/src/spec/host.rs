@@ -123,7 +123,6 @@ pub fn device_of(path: &std::path::Path, m: &std::fs::Metadata) -> Option<crate:
     })
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;
