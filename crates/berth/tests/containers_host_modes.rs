@@ -130,6 +130,32 @@ fn namespaces_limits_devices_and_shm() {
     assert_eq!(l[..3], ["100", "200", "50"], "{out}");
     assert!(l[3].split_whitespace().nth(1) == Some("2048"), "{out}");
 
+    // The finer cgroup settings of run reach the container's cgroup.
+    let out = run(&[
+        "--memory",
+        "64m",
+        "--memory-swap",
+        "128m",
+        "--memory-reservation",
+        "32m",
+        "--cpu-period",
+        "50000",
+        "--cpu-quota",
+        "25000",
+        "--cpuset-cpus",
+        "0",
+        "busybox",
+        "sh",
+        "-c",
+        "cd /sys/fs/cgroup; cat memory/memory.limit_in_bytes memory/memory.soft_limit_in_bytes \
+         cpu/cpu.cfs_period_us cpu/cpu.cfs_quota_us cpuset/cpuset.cpus",
+    ]);
+    assert_eq!(
+        out.lines().collect::<Vec<_>>(),
+        ["67108864", "33554432", "50000", "25000", "0"],
+        "{out}"
+    );
+
     // A device under another name, with its cgroup permissions (/dev/kmsg: not in the
     // default allow list; a write only adds a kernel log line).
     let out = run(&[

@@ -1,6 +1,8 @@
-//! The `run`/`create` flags that choose namespaces and process limits: `--pid`,
-//! `--ipc`, `--uts`, `--ulimit`, `--device`, `--shm-size`, parsed as the docker CLI
-//! parses them (`opts.ParseUlimit`, `parseDevice`).
+//! The `run`/`create` flags that choose namespaces, process limits and the finer
+//! cgroup settings: `--pid`, `--ipc`, `--uts`, `--ulimit`, `--device`, `--shm-size`,
+//! `--memory-swap`, `--memory-reservation`, `--cpu-period`, `--cpu-quota`,
+//! `--cpuset-cpus`, `--cpuset-mems`, `--blkio-weight`, parsed as the docker CLI parses
+//! them (`opts.ParseUlimit`, `parseDevice`, `units.RAMInBytes`).
 
 use anyhow::{anyhow, bail, Result};
 use bollard::models::{ContainerCreateBody, DeviceMapping, ResourcesUlimits};
@@ -25,6 +27,27 @@ pub struct HostFlags {
     /// Size of /dev/shm (e.g. 64m).
     #[arg(long)]
     pub shm_size: Option<String>,
+    /// Swap limit equal to memory plus swap: -1 to enable unlimited swap.
+    #[arg(long, allow_hyphen_values = true)]
+    pub memory_swap: Option<String>,
+    /// Memory soft limit.
+    #[arg(long)]
+    pub memory_reservation: Option<String>,
+    /// Limit CPU CFS (Completely Fair Scheduler) period.
+    #[arg(long)]
+    pub cpu_period: Option<i64>,
+    /// Limit CPU CFS (Completely Fair Scheduler) quota.
+    #[arg(long, allow_hyphen_values = true)]
+    pub cpu_quota: Option<i64>,
+    /// CPUs in which to allow execution (0-3, 0,1).
+    #[arg(long)]
+    pub cpuset_cpus: Option<String>,
+    /// MEMs in which to allow execution (0-3, 0,1).
+    #[arg(long)]
+    pub cpuset_mems: Option<String>,
+    /// Block IO (relative weight), between 10 and 1000, or 0 to disable.
+    #[arg(long)]
+    pub blkio_weight: Option<u16>,
 }
 
 /// `name=soft[:hard]` (hard defaults to soft; -1 is unlimited).
@@ -91,9 +114,20 @@ impl HostFlags {
                     .collect::<Result<_>>()?,
             );
         }
-        if let Some(s) = &self.shm_size {
-            hc.shm_size = Some(super::containers::parse_size(s)?);
+        let size = |v: &Option<String>| v.as_deref().map(super::containers::parse_size).transpose();
+        if let Some(s) = size(&self.shm_size)? {
+            hc.shm_size = Some(s);
         }
+        hc.memory_swap = match self.memory_swap.as_deref() {
+            Some("-1") => Some(-1),
+            _ => size(&self.memory_swap)?,
+        };
+        hc.memory_reservation = size(&self.memory_reservation)?;
+        hc.cpu_period = self.cpu_period;
+        hc.cpu_quota = self.cpu_quota;
+        hc.cpuset_cpus = self.cpuset_cpus.clone();
+        hc.cpuset_mems = self.cpuset_mems.clone();
+        hc.blkio_weight = self.blkio_weight;
         Ok(())
     }
 }
