@@ -146,12 +146,7 @@ const IGNORED: &[&str] = &[
     "log_driver",
     "log_opt",
     "logging",
-    "devices",
-    "ulimits",
-    "memswap_limit",
     "mem_swappiness",
-    "cpu_quota",
-    "cpuset",
     "cgroup_parent",
     "mac_address",
     "platform",
@@ -159,20 +154,15 @@ const IGNORED: &[&str] = &[
     "isolation",
     "userns_mode",
     "oom_score_adj",
-    "group_add",
-    "cpus",
     "cpu_count",
     "cpu_percent",
-    "cpu_period",
     "cpu_rt_period",
     "cpu_rt_runtime",
-    "mem_reservation",
     "runtime",
     "annotations",
     "storage_opt",
     "attach",
     "cgroup",
-    "uts",
     "oom_kill_disable",
     "blkio_config",
     "device_cgroup_rules",
@@ -1051,6 +1041,7 @@ impl Cx<'_> {
         let mut dockerfile: Option<String> = None;
         let mut scale: Option<u32> = None;
         let mut replicas: Option<u32> = None;
+        let mut resources = Resources::default();
         for (k, v) in &m {
             let field = key_string(k);
             let f = field.as_str();
@@ -1098,7 +1089,7 @@ impl Cx<'_> {
                     "stop_grace_period" => {
                         s.stop_grace_period_s = Some(duration_ns(&string(v)?)? / 1_000_000_000)
                     }
-                    "mem_limit" => s.mem_limit = Some(bytes(v)?),
+                    "mem_limit" => s.mem_limit = Some(size(v)?),
                     "shm_size" => s.shm_size = Some(bytes(v)?),
                     "cpu_shares" => s.cpu_shares = Some(integer(v)?),
                     "pids_limit" => s.pids_limit = Some(integer(v)?),
@@ -1106,9 +1097,23 @@ impl Cx<'_> {
                     "pid" => s.pid = Some(string(v)?),
                     "ipc" => s.ipc = Some(string(v)?),
                     "sysctls" => s.sysctls = str_map(v, "sysctl")?,
+                    "ulimits" => s.ulimits = ulimits(v)?,
+                    "devices" => s.devices = devices(v)?,
+                    "cpus" => s.nano_cpus = cpus(v)?,
+                    "cpu_period" => s.cpu_period = Some(non_negative(v)?),
+                    "cpu_quota" => s.cpu_quota = Some(integer(v)?),
+                    "cpuset" => s.cpuset = Some(cpuset(v)?),
+                    "mem_reservation" => s.mem_reservation = Some(size(v)?),
+                    "memswap_limit" => s.memswap_limit = Some(memswap(v)?),
+                    "uts" => s.uts = uts(v)?,
+                    "group_add" => s.group_add = group_add(v)?,
                     "profiles" => s.profiles = profiles(v)?,
                     "scale" => scale = Some(count(v)?),
-                    "deploy" => replicas = self.deploy(v)?,
+                    "deploy" => {
+                        let d = self.deploy(v)?;
+                        replicas = d.replicas;
+                        resources = d.resources;
+                    }
                     "secrets" => s.secrets = self.file_refs(v, "secret")?,
                     "configs" => s.configs = self.file_refs(v, "config")?,
                     // Resolved (and removed) by `extends::resolve_file`.
@@ -1126,6 +1131,7 @@ impl Cx<'_> {
             })();
             r.map_err(|msg| self.err(f, msg))?;
         }
+        self.apply_resources(&mut s, resources)?;
         s.scale = match (scale, replicas) {
             (Some(a), Some(b)) if a != b => {
                 return Err(self.err(
@@ -1216,19 +1222,21 @@ impl Cx<'_> {
         Ok(s)
     }
 
-    /// `deploy:`: only `replicas` means something without a swarm.
-    fn deploy(&self, v: &Value) -> FieldResult<Option<u32>> {
+    /// `deploy:`: without a swarm only `replicas` and `resources` (the limits, and the
+    /// memory reservation) mean something.
+    fn deploy(&self, v: &Value) -> FieldResult<Deploy> {
         let m = match v {
-            Value::Null => return Ok(None),
+            Value::Null => return Ok(Deploy::default()),
             Value::Mapping(m) => m,
             o => return Err(format!("must be a mapping, not {}", yaml_type(o))),
         };
-        let mut replicas = None;
+        let mut d = Deploy::default();
         for (k, x) in m {
             match key_string(k).as_str() {
                 "replicas" => {
-                    replicas = Some(count(x).map_err(|e| format!("replicas {e}"))?);
+                    d.replicas = Some(count(x).map_err(|e| format!("replicas {e}"))?);
                 }
+                "resources" => d.resources = self.resources(x)?,
                 "mode" => match scalar(x).as_deref() {
                     Some("replicated") | None => {}
                     Some(o) => tracing::warn!(
@@ -1239,7 +1247,72 @@ impl Cx<'_> {
                 o => tracing::warn!(service = self.service, "deploy.{o} is ignored"),
             }
         }
-        Ok(replicas)
+        Ok(d)
+    }
+
+    /// `deploy.resources`: `limits` (cpus, memory, pids) and `reservations.memory`, as
+    /// docker compose's `getDeployResources` maps them; the rest is for a swarm.
+    fn resources(&self, v: &Value) -> FieldResult<Resources> {
+        let mut r = Resources::default();
+        for (k, x) in mapping(v, "resources")? {
+            let which = key_string(k);
+            match which.as_str() {
+                "limits" | "reservations" => {
+                    for (k, x) in mapping(x, &format!("resources.{which}"))? {
+                        let key = key_string(k);
+                        let at = format!("resources.{which}.{key}");
+                        let named = |e: String| format!("{at} {e}");
+                        match (which.as_str(), key.as_str()) {
+                            ("limits", "cpus") => r.cpus = cpus(x).map_err(named)?,
+                            ("limits", "memory") => r.memory = Some(size(x).map_err(named)?),
+                            ("limits", "pids") => r.pids = Some(integer(x).map_err(named)?),
+                            ("reservations", "memory") => {
+                                r.mem_reservation = Some(size(x).map_err(named)?)
+                            }
+                            ("reservations", "cpus" | "generic_resources" | "devices") => {
+                                tracing::warn!(service = self.service, "deploy.{at} is ignored")
+                            }
+                            _ if key.starts_with("x-") => {}
+                            _ => return Err(format!("unsupported option {at:?}")),
+                        }
+                    }
+                }
+                o if o.starts_with("x-") => {}
+                o => return Err(format!("unsupported option \"resources.{o}\"")),
+            }
+        }
+        Ok(r)
+    }
+
+    /// Puts `deploy.resources` where the service-level keys go; both set to distinct
+    /// values is an error (compose-go's `checkConsistency`).
+    fn apply_resources(&self, s: &mut Service, r: Resources) -> Result<()> {
+        let pairs: [(&str, &str, &mut Option<i64>, Option<i64>); 4] = [
+            ("cpus", "limits.cpus", &mut s.nano_cpus, r.cpus),
+            ("mem_limit", "limits.memory", &mut s.mem_limit, r.memory),
+            ("pids_limit", "limits.pids", &mut s.pids_limit, r.pids),
+            (
+                "mem_reservation",
+                "reservations.memory",
+                &mut s.mem_reservation,
+                r.mem_reservation,
+            ),
+        ];
+        for (key, deploy, own, from_deploy) in pairs {
+            match (*own, from_deploy) {
+                (Some(a), Some(b)) if a != b => {
+                    return Err(self.err(
+                        key,
+                        format!(
+                            "can't set distinct values on '{key}' and 'deploy.resources.{deploy}'"
+                        ),
+                    ))
+                }
+                (_, Some(b)) => *own = Some(b),
+                _ => {}
+            }
+        }
+        Ok(())
     }
 
     /// A service's `secrets:`/`configs:` (short or long syntax), checked against the
@@ -1823,6 +1896,284 @@ pub fn duration_ns(s: &str) -> FieldResult<i64> {
         return Err(bad());
     }
     Ok(total as i64)
+}
+
+/// What `deploy:` gives the service.
+#[derive(Default)]
+struct Deploy {
+    replicas: Option<u32>,
+    resources: Resources,
+}
+
+/// `deploy.resources` that a single engine acts upon.
+#[derive(Default)]
+struct Resources {
+    cpus: Option<i64>,
+    memory: Option<i64>,
+    pids: Option<i64>,
+    mem_reservation: Option<i64>,
+}
+
+fn mapping<'v>(v: &'v Value, what: &str) -> FieldResult<&'v Mapping> {
+    match v {
+        Value::Mapping(m) => Ok(m),
+        o => Err(format!("{what} must be a mapping, not {}", yaml_type(o))),
+    }
+}
+
+/// The rlimit names docker takes (Go's `units.ParseUlimit`).
+const ULIMIT_NAMES: &[&str] = &[
+    "core",
+    "cpu",
+    "data",
+    "fsize",
+    "locks",
+    "memlock",
+    "msgqueue",
+    "nice",
+    "nofile",
+    "nproc",
+    "rss",
+    "rtprio",
+    "rttime",
+    "sigpending",
+    "stack",
+];
+
+/// `ulimits:`: `name: n` (soft = hard = n) or `name: {soft: n, hard: m}`; -1 is
+/// unlimited.
+fn ulimits(v: &Value) -> FieldResult<BTreeMap<String, Ulimit>> {
+    let mut out = BTreeMap::new();
+    let m = match v {
+        Value::Null => return Ok(out),
+        o => mapping(o, "ulimits")?,
+    };
+    for (k, x) in m {
+        let name = key_string(k);
+        if !ULIMIT_NAMES.contains(&name.as_str()) {
+            return Err(format!(
+                "invalid ulimit type {name:?} (one of {})",
+                ULIMIT_NAMES.join(", ")
+            ));
+        }
+        let limit = |x: &Value, what: &str| -> FieldResult<i64> {
+            let n = integer(x).map_err(|e| format!("{name}{what} {e}"))?;
+            if n < -1 {
+                return Err(format!(
+                    "{name}{what} must be -1 (unlimited) or more, not {n}"
+                ));
+            }
+            Ok(n)
+        };
+        let u = match x {
+            Value::Mapping(lim) => {
+                for key in lim.keys().map(key_string) {
+                    if key != "soft" && key != "hard" && !key.starts_with("x-") {
+                        return Err(format!("{name}: unsupported option {key:?} (soft, hard)"));
+                    }
+                }
+                let get = |what: &str| {
+                    lim.get(what)
+                        .ok_or_else(|| format!("{name}: {what} is required with the mapping form"))
+                        .and_then(|x| limit(x, &format!(".{what}")))
+                };
+                Ulimit {
+                    soft: get("soft")?,
+                    hard: get("hard")?,
+                }
+            }
+            o => {
+                let n = limit(o, "")?;
+                Ulimit { soft: n, hard: n }
+            }
+        };
+        // -1 is RLIM_INFINITY, the largest.
+        let unlimited = |n: i64| if n == -1 { i64::MAX } else { n };
+        if unlimited(u.soft) > unlimited(u.hard) {
+            return Err(format!(
+                "{name}: soft limit must be less than or equal to hard limit: {} > {}",
+                u.soft, u.hard
+            ));
+        }
+        out.insert(name, u);
+    }
+    Ok(out)
+}
+
+/// `devices:`: `host[:container[:permissions]]` or `{source, target, permissions}`
+/// (compose-go's `transformDeviceMapping`: target defaults to the source, permissions
+/// to `rwm`).
+fn devices(v: &Value) -> FieldResult<Vec<Device>> {
+    let list = match v {
+        Value::Null => return Ok(Vec::new()),
+        Value::Sequence(l) => l,
+        o => return Err(format!("must be a list, not {}", yaml_type(o))),
+    };
+    let mut out = Vec::new();
+    for x in list {
+        let mut d = match x {
+            Value::Mapping(m) => {
+                let mut d = Device::default();
+                for (k, y) in m {
+                    let key = key_string(k);
+                    let val = || string(y).map_err(|e| format!("device {key} {e}"));
+                    match key.as_str() {
+                        "source" => d.source = val()?,
+                        "target" => d.target = val()?,
+                        "permissions" => d.permissions = val()?,
+                        o if o.starts_with("x-") => {}
+                        o => {
+                            return Err(format!(
+                                "unsupported device option {o:?} (source, target, permissions)"
+                            ))
+                        }
+                    }
+                }
+                if d.source.is_empty() {
+                    return Err("a device needs a source".into());
+                }
+                d
+            }
+            o => {
+                let spec = string(o)?;
+                let parts: Vec<&str> = spec.split(':').collect();
+                if parts.len() > 3 {
+                    return Err(format!(
+                        "confusing device mapping {spec:?}, please use long syntax"
+                    ));
+                }
+                Device {
+                    source: parts[0].to_string(),
+                    target: parts.get(1).copied().unwrap_or_default().to_string(),
+                    permissions: parts.get(2).copied().unwrap_or_default().to_string(),
+                }
+            }
+        };
+        if d.target.is_empty() {
+            d.target = d.source.clone();
+        }
+        if d.permissions.is_empty() {
+            d.permissions = "rwm".into();
+        }
+        for p in [&d.source, &d.target] {
+            if !p.starts_with('/') {
+                return Err(format!(
+                    "device path {p:?} must be absolute (CDI device names are not supported)"
+                ));
+            }
+        }
+        let mut seen = String::new();
+        for c in d.permissions.chars() {
+            if !"rwm".contains(c) || seen.contains(c) {
+                return Err(format!(
+                    "invalid device permissions {:?} (a combination of r, w and m)",
+                    d.permissions
+                ));
+            }
+            seen.push(c);
+        }
+        out.push(d);
+    }
+    Ok(out)
+}
+
+/// `cpus:` (a number or a string: `0.5`, `"1.5"`) → nano CPUs; 0 means no limit.
+fn cpus(v: &Value) -> FieldResult<Option<i64>> {
+    let f = match v {
+        Value::Number(n) => n.as_f64(),
+        Value::String(s) => s.trim().parse::<f64>().ok(),
+        _ => None,
+    };
+    let bad = || match v {
+        Value::Number(n) => format!("must be a number of CPUs, not {n}"),
+        Value::String(s) => format!("must be a number of CPUs, not {s:?}"),
+        o => format!("must be a number of CPUs, not {}", yaml_type(o)),
+    };
+    let f = f.ok_or_else(bad)?;
+    if !f.is_finite() || f < 0.0 {
+        return Err(bad());
+    }
+    let nano = (f * 1e9).round();
+    if nano > i64::MAX as f64 {
+        return Err(bad());
+    }
+    Ok((nano > 0.0).then_some(nano as i64))
+}
+
+fn non_negative(v: &Value) -> FieldResult<i64> {
+    let n = integer(v)?;
+    if n < 0 {
+        return Err(format!("must be greater than or equal to 0, not {n}"));
+    }
+    Ok(n)
+}
+
+/// `cpuset:`: CPU numbers and ranges (`0-3`, `0,1`, `0-1,4`).
+fn cpuset(v: &Value) -> FieldResult<String> {
+    let s = string(v)?;
+    let ok = !s.is_empty()
+        && s.split(',').all(|part| {
+            let mut ends = part.splitn(2, '-');
+            let num = |x: Option<&str>| x.is_some_and(|x| x.parse::<u32>().is_ok());
+            let first = ends.next();
+            match ends.next() {
+                None => num(first),
+                Some(last) => {
+                    num(first)
+                        && num(Some(last))
+                        && first.and_then(|a| a.parse::<u32>().ok()) <= last.parse::<u32>().ok()
+                }
+            }
+        });
+    if !ok {
+        return Err(format!(
+            "invalid CPU set {s:?} (CPU numbers and ranges, like 0-3 or 0,1)"
+        ));
+    }
+    Ok(s)
+}
+
+/// A size ≥ 0 (`512m`, `1g`, bytes).
+fn size(v: &Value) -> FieldResult<i64> {
+    let n = bytes(v)?;
+    if n < 0 {
+        return Err(format!("invalid size {n}: must not be negative"));
+    }
+    Ok(n)
+}
+
+/// `memswap_limit:`: a size, or -1 for unlimited swap.
+fn memswap(v: &Value) -> FieldResult<i64> {
+    match v {
+        Value::Number(n) if n.as_i64() == Some(-1) => Ok(-1),
+        Value::String(s) if s.trim() == "-1" => Ok(-1),
+        o => size(o).map_err(|e| format!("{e} (a size, or -1 for unlimited swap)")),
+    }
+}
+
+/// `uts:`: only `host` (docker's only UTS mode besides the default).
+fn uts(v: &Value) -> FieldResult<Option<String>> {
+    match string(v)?.as_str() {
+        "" => Ok(None),
+        "host" => Ok(Some("host".into())),
+        o => Err(format!(
+            "invalid UTS mode {o:?} (only \"host\" is supported)"
+        )),
+    }
+}
+
+/// `group_add:`: group names or IDs, each once.
+fn group_add(v: &Value) -> FieldResult<Vec<String>> {
+    let list = string_list(v)?;
+    for (i, g) in list.iter().enumerate() {
+        if g.trim().is_empty() {
+            return Err("a group name or ID must not be empty".into());
+        }
+        if list[..i].contains(g) {
+            return Err(format!("group {g:?} is listed twice"));
+        }
+    }
+    Ok(list)
 }
 
 /// `512m`, `1g`, `100k`, `1024`, `1.5gb`.
@@ -2455,5 +2806,338 @@ networks:
             .unwrap_err()
             .to_string();
         assert!(e.contains("undefined network"), "{e}");
+    }
+
+    /// The error of loading one service `web` with `fields` (YAML lines, indented 4).
+    fn field_err(fields: &str) -> String {
+        let t = format!("services:\n  web:\n    image: busybox\n{fields}");
+        match load_text(&t) {
+            Ok(_) => panic!("accepted:\n{t}"),
+            Err(e) => e.to_string(),
+        }
+    }
+
+    fn web(fields: &str) -> Service {
+        let t = format!("services:\n  web:\n    image: busybox\n{fields}");
+        let mut p = load_text(&t).unwrap_or_else(|e| panic!("{e}\n{t}"));
+        p.services.remove("web").expect("web")
+    }
+
+    #[test]
+    fn ulimits_short_and_long() {
+        let w = web("    ulimits:\n      nofile: {soft: 1024, hard: 2048}\n      nproc: 65535\n      core: \"-1\"\n");
+        assert_eq!(
+            w.ulimits["nofile"],
+            Ulimit {
+                soft: 1024,
+                hard: 2048
+            }
+        );
+        assert_eq!(
+            w.ulimits["nproc"],
+            Ulimit {
+                soft: 65535,
+                hard: 65535
+            }
+        );
+        assert_eq!(w.ulimits["core"], Ulimit { soft: -1, hard: -1 });
+        // Strings (after interpolation) are numbers too.
+        let w = web("    ulimits:\n      nofile: {soft: \"10\", hard: \"20\"}\n");
+        assert_eq!(w.ulimits["nofile"], Ulimit { soft: 10, hard: 20 });
+        for (bad, want) in [
+            (
+                "    ulimits:\n      nofile: lots\n",
+                "nofile must be an integer",
+            ),
+            (
+                "    ulimits:\n      nofiles: 10\n",
+                "invalid ulimit type \"nofiles\"",
+            ),
+            (
+                "    ulimits:\n      nofile: {soft: 10}\n",
+                "nofile: hard is required",
+            ),
+            (
+                "    ulimits:\n      nofile: {soft: 10, hard: 5}\n",
+                "soft limit must be less than or equal to hard limit: 10 > 5",
+            ),
+            (
+                "    ulimits:\n      nofile: {soft: 1, hard: 2, max: 3}\n",
+                "unsupported option \"max\"",
+            ),
+            (
+                "    ulimits:\n      nofile: -2\n",
+                "must be -1 (unlimited) or more",
+            ),
+            ("    ulimits: [nofile=1]\n", "must be a mapping"),
+        ] {
+            let e = field_err(bad);
+            assert!(
+                e.contains("docker-compose.yml:4: service \"web\", field \"ulimits\""),
+                "{e}"
+            );
+            assert!(e.contains(want), "{bad}: {e}");
+        }
+        // -1 is unlimited: the largest hard limit.
+        let w = web("    ulimits:\n      nofile: {soft: 10, hard: -1}\n");
+        assert_eq!(w.ulimits["nofile"].hard, -1);
+        assert!(
+            field_err("    ulimits:\n      nofile: {soft: -1, hard: 10}\n").contains("-1 > 10")
+        );
+    }
+
+    #[test]
+    fn devices_short_and_long() {
+        let w = web(
+            "    devices:\n      - /dev/zero\n      - /dev/zero:/dev/myzero\n      - /dev/null:/dev/n:r\n      - {source: /dev/fuse}\n      - {source: /dev/kvm, target: /dev/k, permissions: rw}\n",
+        );
+        let d = |s: &str, t: &str, p: &str| Device {
+            source: s.into(),
+            target: t.into(),
+            permissions: p.into(),
+        };
+        assert_eq!(
+            w.devices,
+            [
+                d("/dev/zero", "/dev/zero", "rwm"),
+                d("/dev/zero", "/dev/myzero", "rwm"),
+                d("/dev/null", "/dev/n", "r"),
+                d("/dev/fuse", "/dev/fuse", "rwm"),
+                d("/dev/kvm", "/dev/k", "rw"),
+            ]
+        );
+        for (bad, want) in [
+            (
+                "    devices: [\"/a:/b:rw:x\"]\n",
+                "confusing device mapping",
+            ),
+            (
+                "    devices: [\"/dev/a:/dev/b:rx\"]\n",
+                "invalid device permissions \"rx\"",
+            ),
+            (
+                "    devices: [\"nvidia.com/gpu=all\"]\n",
+                "must be absolute",
+            ),
+            (
+                "    devices: [\"/dev/a:dev/b\"]\n",
+                "\"dev/b\" must be absolute",
+            ),
+            ("    devices: [{target: /dev/b}]\n", "needs a source"),
+            (
+                "    devices: [{source: /dev/a, mode: r}]\n",
+                "unsupported device option \"mode\"",
+            ),
+            ("    devices: /dev/zero\n", "must be a list"),
+        ] {
+            let e = field_err(bad);
+            assert!(e.contains("service \"web\", field \"devices\""), "{e}");
+            assert!(e.contains(want), "{bad}: {e}");
+        }
+        // Overrides replace a device by its target (compose-go's unicity).
+        let mut base: Mapping =
+            serde_yaml_ng::from_str("devices: [\"/dev/zero:/dev/x\", /dev/null]").unwrap();
+        let over: Mapping = serde_yaml_ng::from_str("devices: [\"/dev/full:/dev/x\"]").unwrap();
+        base = merge::merge_service(base, over).unwrap();
+        merge::enforce_unicity(&mut base);
+        assert_eq!(devices(&base["devices"]).unwrap().len(), 2);
+    }
+
+    #[test]
+    fn cpu_and_memory_keys() {
+        let w = web("    cpus: 0.5\n    cpu_period: 100000\n    cpu_quota: \"50000\"\n    cpuset: 0-1,3\n    mem_reservation: 32m\n    memswap_limit: -1\n");
+        assert_eq!(w.nano_cpus, Some(500_000_000));
+        assert_eq!(w.cpu_period, Some(100_000));
+        assert_eq!(w.cpu_quota, Some(50_000));
+        assert_eq!(w.cpuset.as_deref(), Some("0-1,3"));
+        assert_eq!(w.mem_reservation, Some(32 << 20));
+        assert_eq!(w.memswap_limit, Some(-1));
+        let w = web("    cpus: \"1.5\"\n    memswap_limit: 1g\n");
+        assert_eq!(w.nano_cpus, Some(1_500_000_000));
+        assert_eq!(w.memswap_limit, Some(1 << 30));
+        assert_eq!(web("    cpus: 2\n").nano_cpus, Some(2_000_000_000));
+        assert_eq!(web("    cpus: 0.01\n").nano_cpus, Some(10_000_000));
+        assert_eq!(web("    cpus: 0\n").nano_cpus, None);
+        assert_eq!(web("    memswap_limit: \"-1\"\n").memswap_limit, Some(-1));
+        for (bad, field, want) in [
+            (
+                "    cpus: many\n",
+                "cpus",
+                "must be a number of CPUs, not \"many\"",
+            ),
+            ("    cpus: -1\n", "cpus", "must be a number of CPUs, not -1"),
+            (
+                "    cpus: [1]\n",
+                "cpus",
+                "must be a number of CPUs, not a list",
+            ),
+            ("    cpu_period: 1s\n", "cpu_period", "must be an integer"),
+            (
+                "    cpu_period: -5\n",
+                "cpu_period",
+                "greater than or equal to 0",
+            ),
+            ("    cpu_quota: lots\n", "cpu_quota", "must be an integer"),
+            ("    cpuset: 0-a\n", "cpuset", "invalid CPU set \"0-a\""),
+            ("    cpuset: 3-1\n", "cpuset", "invalid CPU set"),
+            ("    cpuset: \"\"\n", "cpuset", "invalid CPU set"),
+            (
+                "    mem_reservation: 12q\n",
+                "mem_reservation",
+                "invalid size",
+            ),
+            (
+                "    mem_reservation: -3\n",
+                "mem_reservation",
+                "must not be negative",
+            ),
+            (
+                "    memswap_limit: -2\n",
+                "memswap_limit",
+                "or -1 for unlimited swap",
+            ),
+            ("    memswap_limit: lots\n", "memswap_limit", "invalid size"),
+        ] {
+            let e = field_err(bad);
+            assert!(
+                e.contains(&format!("service \"web\", field \"{field}\"")),
+                "{e}"
+            );
+            assert!(e.contains(want), "{bad}: {e}");
+        }
+    }
+
+    #[test]
+    fn deploy_resources() {
+        let w = web("    deploy:\n      resources:\n        limits: {cpus: \"0.25\", memory: 64m, pids: 50}\n        reservations: {memory: 16m, cpus: \"0.1\"}\n");
+        assert_eq!(w.nano_cpus, Some(250_000_000));
+        assert_eq!(w.mem_limit, Some(64 << 20));
+        assert_eq!(w.pids_limit, Some(50));
+        assert_eq!(w.mem_reservation, Some(16 << 20));
+        // The same value at both places is fine.
+        let w = web("    cpus: 0.5\n    deploy: {resources: {limits: {cpus: 0.5}}}\n");
+        assert_eq!(w.nano_cpus, Some(500_000_000));
+        // And the result hashes as if written at the service level.
+        assert_eq!(w.config_hash(), web("    cpus: 0.5\n").config_hash());
+        for (bad, field, want) in [
+            (
+                "    cpus: 1\n    deploy: {resources: {limits: {cpus: 0.5}}}\n",
+                "cpus",
+                "can't set distinct values on 'cpus' and 'deploy.resources.limits.cpus'",
+            ),
+            (
+                "    mem_limit: 1g\n    deploy: {resources: {limits: {memory: 2g}}}\n",
+                "mem_limit",
+                "'mem_limit' and 'deploy.resources.limits.memory'",
+            ),
+            (
+                "    pids_limit: 5\n    deploy: {resources: {limits: {pids: 6}}}\n",
+                "pids_limit",
+                "'pids_limit' and 'deploy.resources.limits.pids'",
+            ),
+            (
+                "    mem_reservation: 1m\n    deploy: {resources: {reservations: {memory: 2m}}}\n",
+                "mem_reservation",
+                "'mem_reservation' and 'deploy.resources.reservations.memory'",
+            ),
+            (
+                "    deploy: {resources: {limits: {memory: lots}}}\n",
+                "deploy",
+                "resources.limits.memory invalid size",
+            ),
+            (
+                "    deploy: {resources: {limits: {cpus: x}}}\n",
+                "deploy",
+                "resources.limits.cpus must be a number of CPUs",
+            ),
+            (
+                "    deploy: {resources: {limits: {disk: 1}}}\n",
+                "deploy",
+                "unsupported option \"resources.limits.disk\"",
+            ),
+            (
+                "    deploy: {resources: {quotas: {}}}\n",
+                "deploy",
+                "unsupported option \"resources.quotas\"",
+            ),
+            (
+                "    deploy: {resources: {limits: 1}}\n",
+                "deploy",
+                "resources.limits must be a mapping",
+            ),
+        ] {
+            let e = field_err(bad);
+            assert!(
+                e.contains(&format!("service \"web\", field \"{field}\"")),
+                "{e}"
+            );
+            assert!(e.contains(want), "{bad}: {e}");
+        }
+    }
+
+    #[test]
+    fn uts_and_group_add() {
+        let w = web("    uts: host\n    group_add: [audio, 1234]\n    pid: host\n    ipc: host\n    shm_size: 128m\n");
+        assert_eq!(w.uts.as_deref(), Some("host"));
+        assert_eq!(w.group_add, ["audio", "1234"]);
+        assert_eq!(w.pid.as_deref(), Some("host"));
+        assert_eq!(w.ipc.as_deref(), Some("host"));
+        assert_eq!(w.shm_size, Some(128 << 20));
+        for (bad, field, want) in [
+            ("    uts: private\n", "uts", "invalid UTS mode \"private\""),
+            ("    uts: [host]\n", "uts", "must be a string"),
+            ("    group_add: audio\n", "group_add", "must be a list"),
+            (
+                "    group_add: [audio, audio]\n",
+                "group_add",
+                "\"audio\" is listed twice",
+            ),
+            ("    group_add: [\"\"]\n", "group_add", "must not be empty"),
+        ] {
+            let e = field_err(bad);
+            assert!(
+                e.contains(&format!("service \"web\", field \"{field}\"")),
+                "{e}"
+            );
+            assert!(e.contains(want), "{bad}: {e}");
+        }
+    }
+
+    #[test]
+    fn new_keys_change_the_config_hash() {
+        let base = web("").config_hash();
+        for f in [
+            "    ulimits: {nofile: 1024}\n",
+            "    devices: [/dev/zero]\n",
+            "    cpus: 0.5\n",
+            "    cpu_period: 100000\n",
+            "    cpu_quota: 50000\n",
+            "    cpuset: \"0\"\n",
+            "    mem_reservation: 1m\n",
+            "    memswap_limit: -1\n",
+            "    uts: host\n",
+            "    group_add: [audio]\n",
+        ] {
+            assert_ne!(web(f).config_hash(), base, "{f}");
+        }
+        assert_ne!(
+            web("    ulimits: {nofile: 1024}\n").config_hash(),
+            web("    ulimits: {nofile: 2048}\n").config_hash()
+        );
+        // None of them is ignored any more: no warning, no entry in IGNORED.
+        for k in [
+            "ulimits",
+            "devices",
+            "cpus",
+            "cpu_period",
+            "cpu_quota",
+            "cpuset",
+            "mem_reservation",
+            "memswap_limit",
+            "uts",
+            "group_add",
+        ] {
+            assert!(!IGNORED.contains(&k), "{k}");
+        }
     }
 }

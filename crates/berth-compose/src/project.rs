@@ -8,9 +8,9 @@ use crate::error::{ComposeError, Result};
 use crate::model::*;
 use crate::plan;
 use bollard::models::{
-    ContainerCreateBody, ContainerSummary, EndpointSettings, HealthConfig, HostConfig,
-    NetworkConnectRequest, NetworkCreateRequest, NetworkingConfig, PortBinding, RestartPolicy,
-    RestartPolicyNameEnum, VolumeCreateRequest,
+    ContainerCreateBody, ContainerSummary, DeviceMapping, EndpointSettings, HealthConfig,
+    HostConfig, NetworkConnectRequest, NetworkCreateRequest, NetworkingConfig, PortBinding,
+    ResourcesUlimits, RestartPolicy, RestartPolicyNameEnum, VolumeCreateRequest,
 };
 use bollard::query_parameters as qp;
 use bollard::Docker;
@@ -731,6 +731,34 @@ impl Runner {
                 ipc_mode: s.ipc.clone(),
                 shm_size: s.shm_size,
                 sysctls: (!s.sysctls.is_empty()).then(|| s.sysctls.clone().into_iter().collect()),
+                ulimits: (!s.ulimits.is_empty()).then(|| {
+                    s.ulimits
+                        .iter()
+                        .map(|(name, u)| ResourcesUlimits {
+                            name: Some(name.clone()),
+                            soft: Some(u.soft),
+                            hard: Some(u.hard),
+                        })
+                        .collect()
+                }),
+                devices: (!s.devices.is_empty()).then(|| {
+                    s.devices
+                        .iter()
+                        .map(|d| DeviceMapping {
+                            path_on_host: Some(d.source.clone()),
+                            path_in_container: Some(d.target.clone()),
+                            cgroup_permissions: Some(d.permissions.clone()),
+                        })
+                        .collect()
+                }),
+                nano_cpus: s.nano_cpus,
+                cpu_period: s.cpu_period,
+                cpu_quota: s.cpu_quota,
+                cpuset_cpus: s.cpuset.clone(),
+                memory_reservation: s.mem_reservation,
+                memory_swap: s.memswap_limit,
+                uts_mode: s.uts.clone(),
+                group_add: nonempty(&s.group_add),
                 ..Default::default()
             }),
             networking_config,
@@ -1563,5 +1591,82 @@ mod tests {
             ("localhost:5000/a".into(), "latest".into())
         );
         assert_eq!(repo_tag("a@sha256:00").1, "");
+    }
+
+    #[test]
+    fn host_config_carries_limits_devices_and_namespaces() {
+        let text = r#"
+services:
+  web:
+    image: busybox
+    ulimits:
+      nofile: {soft: 1024, hard: 2048}
+      nproc: 100
+    devices: ["/dev/zero:/dev/myzero", {source: /dev/null, permissions: r}]
+    cpus: 0.5
+    cpu_period: 100000
+    cpu_quota: 50000
+    cpuset: "0"
+    mem_reservation: 16m
+    memswap_limit: -1
+    uts: host
+    group_add: [audio]
+    pid: host
+    ipc: host
+    shm_size: 1m
+    deploy: {resources: {limits: {memory: 64m, pids: 20}}}
+"#;
+        let project = crate::load::load_str(
+            Path::new("/proj/app/compose.yaml"),
+            text,
+            HashMap::new(),
+            None,
+        )
+        .expect("load");
+        let docker = Docker::connect_with_unix("/dev/null", 5, bollard::API_DEFAULT_VERSION)
+            .expect("client");
+        let r = Runner {
+            docker,
+            project,
+            context_tar: Box::new(|_, _| Ok(Vec::new())),
+            progress: Box::new(|_| {}),
+        };
+        let s = &r.project.services["web"];
+        let body = r.container_body(s, 1, "sha256:00", &[], &[]).expect("body");
+        let hc = body.host_config.expect("host config");
+        let ul = |n: &str, soft: i64, hard: i64| ResourcesUlimits {
+            name: Some(n.into()),
+            soft: Some(soft),
+            hard: Some(hard),
+        };
+        assert_eq!(
+            hc.ulimits,
+            Some(vec![ul("nofile", 1024, 2048), ul("nproc", 100, 100)])
+        );
+        let dev = |h: &str, c: &str, p: &str| DeviceMapping {
+            path_on_host: Some(h.into()),
+            path_in_container: Some(c.into()),
+            cgroup_permissions: Some(p.into()),
+        };
+        assert_eq!(
+            hc.devices,
+            Some(vec![
+                dev("/dev/zero", "/dev/myzero", "rwm"),
+                dev("/dev/null", "/dev/null", "r")
+            ])
+        );
+        assert_eq!(hc.nano_cpus, Some(500_000_000));
+        assert_eq!(hc.cpu_period, Some(100_000));
+        assert_eq!(hc.cpu_quota, Some(50_000));
+        assert_eq!(hc.cpuset_cpus.as_deref(), Some("0"));
+        assert_eq!(hc.memory_reservation, Some(16 << 20));
+        assert_eq!(hc.memory_swap, Some(-1));
+        assert_eq!(hc.memory, Some(64 << 20));
+        assert_eq!(hc.pids_limit, Some(20));
+        assert_eq!(hc.uts_mode.as_deref(), Some("host"));
+        assert_eq!(hc.group_add, Some(vec!["audio".to_string()]));
+        assert_eq!(hc.pid_mode.as_deref(), Some("host"));
+        assert_eq!(hc.ipc_mode.as_deref(), Some("host"));
+        assert_eq!(hc.shm_size, Some(1 << 20));
     }
 }
