@@ -22,7 +22,8 @@ fn daemon() -> Daemon {
         "busybox-features.tar",
         &["bin/", "etc/", "tmp/", "www/"],
         &[
-            "sh", "echo", "cat", "sleep", "env", "hostname", "ls", "stat", "id", "touch",
+            "sh", "echo", "cat", "sleep", "env", "hostname", "ls", "stat", "id", "touch", "head",
+            "wc",
         ],
     );
     ok(d.berth(&[
@@ -460,6 +461,107 @@ configs:
     let e = fails(compose(&d, &dir, &["up", "-d"]));
     assert!(
         e.contains("compose.yaml:4: service \"app\", field \"secrets\"") && e.contains("no swarm"),
+        "{e}"
+    );
+}
+
+/// `ulimits`, `devices`, `cpus`, `mem_reservation`, `uts` and `group_add` reach the
+/// container (they used to be ignored with a warning), and changing a ulimit recreates
+/// it on the next `up -d` (it is part of the config hash).
+#[test]
+fn limits_devices_and_namespaces_reach_the_container() {
+    let d = daemon();
+    let file = |nofile_soft: u32| {
+        format!(
+            r#"services:
+  app:
+    image: web
+    command: sleep 3600
+    ulimits:
+      nofile: {{soft: {nofile_soft}, hard: 2048}}
+      nproc: 500
+    devices:
+      - "/dev/zero:/dev/myzero"
+      - source: /dev/null
+        target: /dev/mynull
+        permissions: r
+    cpus: 0.5
+    mem_reservation: 32m
+    uts: host
+    group_add: ["4242"]
+"#
+        )
+    };
+    let dir = project_dir(&d, "lim", &file(1024));
+    let o = compose(&d, &dir, &["up", "-d"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(!stderr(&o).contains("not supported yet"), "{}", stderr(&o));
+    let exec = |cmd: &[&str]| {
+        let mut a = vec!["exec", "-T", "app"];
+        a.extend_from_slice(cmd);
+        compose(&d, &dir, &a)
+    };
+    assert_eq!(ok(exec(&["sh", "-c", "ulimit -n"])).trim(), "1024");
+    assert_eq!(ok(exec(&["sh", "-c", "ulimit -Hn"])).trim(), "2048");
+    assert_eq!(ok(exec(&["sh", "-c", "ulimit -u"])).trim(), "500");
+    // The devices are there, as character devices with the host's numbers (1,5 and 1,3).
+    assert_eq!(
+        ok(exec(&["stat", "-c", "%F %t,%T", "/dev/myzero"])).trim(),
+        "character special file 1,5"
+    );
+    assert_eq!(
+        ok(exec(&["stat", "-c", "%F %t,%T", "/dev/mynull"])).trim(),
+        "character special file 1,3"
+    );
+    assert_eq!(
+        ok(exec(&["sh", "-c", "head -c 4 /dev/myzero | wc -c"])).trim(),
+        "4"
+    );
+    // The host's UTS namespace: the host's hostname.
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap();
+    assert_eq!(ok(exec(&["hostname"])).trim(), host.trim());
+    let id = ok(exec(&["id"]));
+    assert!(id.contains("4242"), "{id}");
+    let name = "lim-app-1";
+    let inspect = |f: &str| ok(d.berth(&["inspect", "-f", f, name])).trim().to_string();
+    assert_eq!(inspect("{{.HostConfig.NanoCpus}}"), "500000000");
+    assert_eq!(
+        inspect("{{.HostConfig.MemoryReservation}}"),
+        (32u64 << 20).to_string()
+    );
+    assert_eq!(inspect("{{.HostConfig.UTSMode}}"), "host");
+    assert_eq!(inspect("{{.HostConfig.GroupAdd}}"), "[4242]");
+    assert_eq!(
+        inspect("{{range .HostConfig.Ulimits}}{{.Name}}={{.Soft}}:{{.Hard}} {{end}}"),
+        "nofile=1024:2048 nproc=500:500"
+    );
+    assert_eq!(
+        inspect("{{range .HostConfig.Devices}}{{.PathOnHost}}:{{.PathInContainer}}:{{.CgroupPermissions}} {{end}}"),
+        "/dev/zero:/dev/myzero:rwm /dev/null:/dev/mynull:r"
+    );
+    let before = id_of(&d, name);
+
+    // Unchanged: the container stays.
+    run(&d, &dir, &["up", "-d"]);
+    assert_eq!(id_of(&d, name), before);
+    // A changed ulimit is a changed config hash: the container is recreated.
+    std::fs::write(dir.join("compose.yaml"), file(512)).unwrap();
+    let e = run(&d, &dir, &["up", "-d"]);
+    assert!(e.contains("Recreate"), "{e}");
+    assert_ne!(id_of(&d, name), before);
+    assert_eq!(ok(exec(&["sh", "-c", "ulimit -n"])).trim(), "512");
+    run(&d, &dir, &["down", "-t", "0"]);
+
+    // A bad value: an error naming the file, the service and the key.
+    std::fs::write(
+        dir.join("compose.yaml"),
+        "services:\n  app:\n    image: web\n    ulimits:\n      nofile: {soft: 10, hard: 5}\n",
+    )
+    .unwrap();
+    let e = fails(compose(&d, &dir, &["up", "-d"]));
+    assert!(
+        e.contains("compose.yaml:4: service \"app\", field \"ulimits\"")
+            && e.contains("soft limit must be less than or equal to hard limit"),
         "{e}"
     );
 }
