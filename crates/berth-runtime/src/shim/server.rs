@@ -203,18 +203,23 @@ fn cleanup_libcontainer(root: &std::path::Path, id: &str) {
             }
         }
     }
-    remove_cgroups(id);
+    remove_cgroups(id, true);
 }
 
 /// Removes cgroup directories libcontainer left behind (it gives up on a busy cgroup).
-fn remove_cgroups(id: &str) {
-    // Processes of a container without its own PID namespace outlive its init.
-    let killed = crate::cgroups::kill_all(&crate::spec::cgroups_path(id));
-    if killed > 0 {
-        tracing::debug!(
-            killed,
-            "killed the processes left in the container's cgroup"
-        );
+/// With `kill_rest`, first kills the processes left in them (a container without its own
+/// PID namespace: they outlive its init, as runc's `signalAllProcesses` handles). Only
+/// then: reading a v1 `cgroup.procs` makes the later rmdir wait for the kernel's pidlist
+/// clean-up (~6 ms of every `run --rm`, measured).
+fn remove_cgroups(id: &str, kill_rest: bool) {
+    if kill_rest {
+        let killed = crate::cgroups::kill_all(&crate::spec::cgroups_path(id));
+        if killed > 0 {
+            tracing::debug!(
+                killed,
+                "killed the processes left in the container's cgroup"
+            );
+        }
     }
     let left =
         crate::cgroups::remove_leftovers(&crate::spec::cgroups_path(id), Duration::from_secs(2));
@@ -1044,7 +1049,18 @@ impl Server {
                 tracing::warn!(error = %e, "removing libcontainer state");
             }
         }
-        remove_cgroups(&self.id);
+        let own_pid_ns = self
+            .spec
+            .linux()
+            .as_ref()
+            .and_then(|l| l.namespaces().as_ref())
+            .is_some_and(|ns| {
+                ns.iter().any(|n| {
+                    n.typ() == libcontainer::oci_spec::runtime::LinuxNamespaceType::Pid
+                        && n.path().is_none()
+                })
+            });
+        remove_cgroups(&self.id, !own_pid_ns);
         if let Err(e) = rootfs::unmount_rootfs(&self.cfg.rootfs, &self.bundle.join("rootfs")) {
             tracing::warn!(error = %e, "unmount rootfs");
         }
